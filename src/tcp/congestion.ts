@@ -1,0 +1,87 @@
+/**
+ * Congestion control behind one interface, so controllers can be swapped
+ * (`--cc newreno|cubic`). The connection owns loss detection (duplicate ACKs, the
+ * retransmission timer) and tells the controller what happened; the controller owns
+ * cwnd and ssthresh. All sizes in bytes.
+ */
+export interface CongestionControl {
+  readonly name: string;
+  /** Congestion window (RFC 5681 §2 "cwnd"). */
+  readonly cwnd: number;
+  /** Slow-start threshold (RFC 5681 §2 "ssthresh"). */
+  readonly ssthresh: number;
+  /** New data was acknowledged outside recovery. `flight` is what was outstanding before it. */
+  onAck(acked: number, flight: number, now: number): void;
+  /** Third duplicate ACK: fast retransmit and enter fast recovery. */
+  onEnterRecovery(flight: number, now: number): void;
+  /** Another duplicate ACK during fast recovery. */
+  onDupAckInRecovery(): void;
+  /** A partial acknowledgment during fast recovery (RFC 6582 §3.2 step 5). */
+  onPartialAck(acked: number): void;
+  /** A full acknowledgment ends fast recovery (RFC 6582 §3.2 step 6). */
+  onExitRecovery(flight: number): void;
+  /** The retransmission timer expired. */
+  onTimeout(flight: number): void;
+}
+
+export type CongestionControlFactory = (mss: number, initialWindowSegments: number) => CongestionControl;
+
+/** RFC 5681 §3.1 with RFC 6582's NewReno fast recovery. */
+export class NewReno implements CongestionControl {
+  readonly name = 'newreno';
+  cwnd: number;
+  /** RFC 5681 §3.1: "the initial value of ssthresh SHOULD be set arbitrarily high". */
+  ssthresh = Number.MAX_SAFE_INTEGER;
+  /** Bytes acknowledged since cwnd last grew in congestion avoidance. */
+  private acc = 0;
+
+  constructor(private readonly mss: number, initialWindowSegments: number) {
+    // RFC 6928 §2: IW = min(10 × MSS, max(2 × MSS, 14600)) for IW10; RFC 5681 §3.1 otherwise.
+    this.cwnd = Math.min(initialWindowSegments * mss, Math.max(2 * mss, initialWindowSegments * 1460));
+  }
+
+  onAck(acked: number, _flight: number, _now: number): void {
+    if (this.cwnd < this.ssthresh) {
+      // RFC 5681 §3.1 slow start, with RFC 3465 appropriate byte counting (L = 2 × SMSS).
+      this.cwnd += Math.min(acked, 2 * this.mss);
+      return;
+    }
+    // RFC 5681 §3.1 congestion avoidance: about one SMSS per RTT (byte counting, eq. 3's intent).
+    this.acc += acked;
+    if (this.acc >= this.cwnd) {
+      this.acc -= this.cwnd;
+      this.cwnd += this.mss;
+    }
+  }
+
+  onEnterRecovery(flight: number): void {
+    // RFC 5681 §3.2 step 2 (eq. 4) and step 3.
+    this.ssthresh = Math.max(flight / 2, 2 * this.mss) | 0;
+    this.cwnd = this.ssthresh + 3 * this.mss;
+  }
+
+  onDupAckInRecovery(): void {
+    // RFC 5681 §3.2 step 4: inflate by one SMSS per additional duplicate ACK.
+    this.cwnd += this.mss;
+  }
+
+  onPartialAck(acked: number): void {
+    // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, add back one SMSS if that was at least one.
+    this.cwnd = Math.max(this.cwnd - acked + (acked >= this.mss ? this.mss : 0), this.mss);
+  }
+
+  onExitRecovery(flight: number): void {
+    // RFC 6582 §3.2 step 6, option 1: cwnd = min(ssthresh, FlightSize + SMSS).
+    this.cwnd = Math.min(this.ssthresh, Math.max(flight, 0) + this.mss);
+    this.acc = 0;
+  }
+
+  onTimeout(flight: number): void {
+    // RFC 5681 §3.1 eq. 4 and "LW": one segment after a timeout.
+    this.ssthresh = Math.max(flight / 2, 2 * this.mss) | 0;
+    this.cwnd = this.mss;
+    this.acc = 0;
+  }
+}
+
+export const newReno: CongestionControlFactory = (mss, iw) => new NewReno(mss, iw);

@@ -1,0 +1,1187 @@
+/**
+ * One TCP connection: the RFC 9293 state machine, sans-I/O.
+ *
+ * Inputs are method calls that carry the time: `onSegment(seg, now)` for an arriving
+ * segment, `onTimer(now)` when `nextDeadline()` has passed, and the user calls of
+ * RFC 9293 §3.10 (`send`, `read`, `shutdown`, `close`, `abort`). Outputs are polled
+ * afterwards, never emitted in the middle of a state update:
+ *
+ * - `pollSegment(out, now)` fills in the next segment to send (repeat until false);
+ * - `pollEvent()` returns the next event for the application (connected, readable,
+ *   end, writable, error, closed);
+ * - `nextDeadline()` is the earliest of the connection's timers.
+ *
+ * The connection reads no clock, sets no timer and does no I/O; the TCP layer
+ * (tcp-layer.ts) does that for all connections at once.
+ */
+import { TcpFlag } from '../wire/tcp';
+import { TcpConfig } from './config';
+import { CongestionControl, CongestionControlFactory, newReno } from './congestion';
+import { RecvBuffer } from './recv-buffer';
+import { RttEstimator } from './rtt';
+import { Segment, SegmentOut } from './segment';
+import { SendBuffer } from './send-buffer';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt, seqMax, seqMin } from './seq';
+import { TcpState, isSynchronized } from './state';
+
+/** Events for the application, delivered by `pollEvent()` in this order. */
+export const ConnEvent = {
+  CONNECTED: 1,
+  READABLE: 2,
+  END: 4,
+  WRITABLE: 8,
+  ERROR: 16,
+  CLOSED: 32,
+} as const;
+export type ConnEvent = (typeof ConnEvent)[keyof typeof ConnEvent];
+
+/** Error codes, as Node's `net` reports them. */
+export type ConnErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT';
+
+/** The connection's timers (STYLE.md rule 2: one table of named deadlines). */
+export const Timer = {
+  RETRANSMIT: 0,
+  DELAYED_ACK: 1,
+  PERSIST: 2,
+  KEEPALIVE: 3,
+  TIME_WAIT: 4,
+  CONNECT: 5,
+  FIN_WAIT_2: 6,
+} as const;
+export type Timer = (typeof Timer)[keyof typeof Timer];
+const TIMER_COUNT = 7;
+
+/** RFC 9293 §3.7.1 / RFC 1122 §4.2.2.6: the send MSS when the peer sends no MSS option. */
+const DEFAULT_SEND_MSS = 536;
+/** RFC 7323 §2.3: the largest shift. */
+const MAX_WINDOW_SHIFT = 14;
+/** Persist-timer bounds: Linux's TCP_RESOURCE_PROBE_INTERVAL-like floor and TCP_RTO_MAX ceiling. */
+const PERSIST_MIN = 200;
+
+export interface Endpoints {
+  readonly localAddr: number;
+  readonly localPort: number;
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+}
+
+export interface ConnectionStats {
+  segmentsIn: number;
+  segmentsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  retransmits: number;
+}
+
+export class Connection implements Endpoints {
+  state: TcpState = TcpState.CLOSED;
+
+  // RFC 9293 §3.3.1 send sequence variables.
+  iss = 0;
+  sndUna = 0;
+  sndNxt = 0;
+  sndWnd = 0;
+  sndWl1 = 0;
+  sndWl2 = 0;
+  // RFC 9293 §3.3.1 receive sequence variables (RCV.WND is `rcvWnd`, computed).
+  irs = 0;
+  rcvNxt = 0;
+
+  /** The largest window the peer has offered (RFC 9293 §3.8.6.2.1 "Max(SND.WND)"). */
+  maxSndWnd = 0;
+  /** The MSS we send with (RFC 9293 §3.7.1 "Eff.snd.MSS"). */
+  sndMss = DEFAULT_SEND_MSS;
+  /** RFC 7323 §2.2 shift counts: Snd.Wind.Shift and Rcv.Wind.Shift. */
+  sndShift = 0;
+  rcvShift = 0;
+  /** The right edge of the window we last advertised; it never moves left (RFC 9293 §3.8.6.2.2). */
+  private rcvAdvRight = 0;
+
+  readonly sendBuf: SendBuffer;
+  readonly recvBuf: RecvBuffer;
+  readonly rtt: RttEstimator;
+  /** The congestion controller; made anew once the peer's MSS is known. */
+  cc: CongestionControl;
+  readonly stats: ConnectionStats = { segmentsIn: 0, segmentsOut: 0, bytesIn: 0, bytesOut: 0, retransmits: 0 };
+  readonly deadlines = new Float64Array(TIMER_COUNT).fill(Infinity);
+
+  /** Opened from a listener (RFC 9293 "passive OPEN"): matters for RST in SYN-RECEIVED. */
+  passive = false;
+  /** Nagle's algorithm off (RFC 1122 §4.2.3.4 lets the application disable it). */
+  noDelay = false;
+  /** Keepalive probes enabled (RFC 1122 §4.2.3.6: off by default). */
+  keepAlive = false;
+  keepaliveIdle: number;
+  /** The application has closed the connection entirely: no more reads (Linux "orphan"). */
+  orphan = false;
+  /** The peer's FIN has been received (in order). */
+  finReceived = false;
+  /** For the socket layer and the TCP layer's bookkeeping. */
+  owner: unknown = null;
+  /** Hash-chain link in the TCP layer's demux table. */
+  demuxNext: Connection | null = null;
+  /** The deadline this connection is filed under in the TCP layer's timer queue. */
+  timerKey = Infinity;
+
+  /** Both SYNs carried the window-scale option (RFC 7323 §2.2). */
+  scalingAgreed = false;
+  /** The application has shut down its sending side: a FIN follows the buffered data. */
+  private finQueued = false;
+  /** Our FIN has been sent, with sequence number `finSeq`. */
+  private finSent = false;
+  private finSeq = 0;
+  /** When the last segment arrived (for zero-window persistence and keepalive). */
+  private lastRecv = 0;
+  private probePending = false;
+  private keepalivePending = false;
+  private synPending = false;
+  private ackNow = false;
+  private unackedSegments = 0;
+  /** Sequence-space range to retransmit, [rtxNext, rtxEnd); empty when equal. */
+  private rtxNext = 0;
+  private rtxEnd = 0;
+  /** Consecutive retransmission timeouts of the same data. */
+  private retries = 0;
+  /** RFC 6298 §3 (Karn): one segment timed at a time, never a retransmitted one. */
+  private rttTiming = false;
+  private rttSeq = 0;
+  private rttStart = 0;
+  private dupAcks = 0;
+  /** A SYN or SYN,ACK of ours timed out (RFC 6298 §5.7). */
+  private synTimedOut = false;
+  private inRecovery = false;
+  /** RFC 6582 §3.2 "recover": the highest sequence number sent when recovery began. */
+  private recover = 0;
+  private keepaliveSent = 0;
+  /** Sequence number of a FIN that arrived ahead of missing data, or -1. */
+  private pendingFin = -1;
+  private events = 0;
+  private errorCode: ConnErrorCode | null = null;
+  // A reset to send (RFC 9293 §3.10.7): filled in by the input path, sent first.
+  private rstPending = false;
+  private rstSeq = 0;
+  private rstAck = 0;
+  private rstFlags = 0;
+
+  constructor(
+    readonly config: TcpConfig,
+    readonly localAddr: number,
+    readonly localPort: number,
+    readonly remoteAddr: number,
+    readonly remotePort: number,
+    iss: number,
+    ccFactory: CongestionControlFactory = newReno,
+  ) {
+    this.iss = iss >>> 0;
+    this.sendBuf = new SendBuffer(config.sendBufferSize);
+    this.recvBuf = new RecvBuffer(config.recvBufferSize);
+    this.rtt = new RttEstimator({ initialRto: config.initialRto, minRto: config.minRto, maxRto: config.maxRto });
+    this.cc = ccFactory(Math.min(config.mss, DEFAULT_SEND_MSS), config.initialWindow);
+    this.ccFactory = ccFactory;
+    this.keepaliveIdle = config.keepaliveIdle;
+    if (config.windowScaling) {
+      // RFC 7323 §2.3: the smallest shift that lets the window cover the receive buffer.
+      while (this.rcvShift < MAX_WINDOW_SHIFT && config.recvBufferSize > 0xffff << this.rcvShift) this.rcvShift++;
+    }
+  }
+
+  private readonly ccFactory: CongestionControlFactory;
+
+  // ---------------------------------------------------------------------------------
+  // Opening (RFC 9293 §3.10.1 OPEN, §3.10.7.2 LISTEN)
+
+  /** Active OPEN: send a SYN and enter SYN-SENT. */
+  connect(now: number): void {
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.setState(TcpState.SYN_SENT);
+    this.synPending = true;
+    this.deadlines[Timer.CONNECT] = now + this.config.connectTimeout;
+  }
+
+  /**
+   * A SYN arrived at a listener (RFC 9293 §3.10.7.2 third check): set RCV.NXT = SEG.SEQ+1,
+   * IRS = SEG.SEQ, queue <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, enter SYN-RECEIVED.
+   */
+  acceptSyn(seg: Segment, now: number): void {
+    this.passive = true;
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.sndUna = this.iss;
+    this.sndNxt = this.iss;
+    this.takeSynOptions(seg);
+    // RFC 7323 §2.2: the window in a SYN is never scaled.
+    this.sndWnd = seg.window;
+    this.maxSndWnd = seg.window;
+    this.sndWl1 = seg.seq;
+    this.setState(TcpState.SYN_RECEIVED);
+    this.synPending = true;
+    this.stats.segmentsIn++;
+    this.deadlines[Timer.CONNECT] = now + this.config.connectTimeout;
+  }
+
+  /** Options a SYN carries: MSS (RFC 9293 §3.7.1) and window scale (RFC 7323 §2.2). */
+  private takeSynOptions(seg: Segment): void {
+    const o = seg.options;
+    this.sndMss = Math.max(64, Math.min(o.mss >= 0 ? o.mss : DEFAULT_SEND_MSS, this.config.mss));
+    this.scalingAgreed = this.config.windowScaling && o.windowScale >= 0;
+    if (this.scalingAgreed) {
+      this.sndShift = Math.min(o.windowScale, MAX_WINDOW_SHIFT);
+    } else {
+      // RFC 7323 §2.2: both sides must offer it, or neither side scales.
+      this.sndShift = 0;
+      this.rcvShift = 0;
+    }
+    this.cc = this.ccFactory(this.sndMss, this.config.initialWindow);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // User calls (RFC 9293 §3.10.2 SEND, §3.10.3 RECEIVE, §3.10.4 CLOSE, §3.10.5 ABORT)
+
+  /** Queue data to send; returns how many bytes fit in the send buffer. */
+  send(src: Buffer, off = 0, len = src.length - off): number {
+    if (this.finQueued || this.state === TcpState.CLOSED || this.state === TcpState.LISTEN) return 0;
+    return this.sendBuf.write(src, off, len);
+  }
+
+  /** Bytes the send buffer can take now. */
+  get sendSpace(): number {
+    return this.finQueued ? 0 : this.sendBuf.free;
+  }
+
+  /** Bytes queued but not yet acknowledged. */
+  get sendQueued(): number {
+    return this.sendBuf.length;
+  }
+
+  /** In-order bytes waiting for the application. */
+  get readable(): number {
+    return this.recvBuf.readable;
+  }
+
+  /** Take up to `max` received bytes (a new Buffer); reopening the window may queue an update. */
+  read(max = Infinity): Buffer {
+    const before = this.recvBuf.window;
+    const data = this.recvBuf.readBuffer(Math.min(max, this.recvBuf.readable));
+    if (data.length > 0 && isSynchronized(this.state) && !this.finReceived) this.maybeWindowUpdate(before);
+    return data;
+  }
+
+  /**
+   * RFC 9293 §3.8.6.2.2 (receiver SWS avoidance): announce a reopened window only once
+   * it has grown by min(half the buffer, one MSS); from a zero window, always.
+   */
+  private maybeWindowUpdate(before: number): void {
+    const offered = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+    const now = this.recvBuf.window;
+    if (now > before && now - offered >= Math.min(this.recvBuf.capacity >> 1, this.config.mss)) this.ackNow = true;
+  }
+
+  /**
+   * CLOSE of the sending side (RFC 9293 §3.10.4): a FIN follows the queued data.
+   * ESTABLISHED → FIN-WAIT-1, CLOSE-WAIT → LAST-ACK, SYN-SENT → CLOSED.
+   */
+  shutdown(now: number): void {
+    switch (this.state) {
+      case TcpState.SYN_SENT:
+        // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
+        return this.enterClosed();
+      case TcpState.SYN_RECEIVED:
+        // "If no SENDs have been issued and there is no pending data to send, then form a
+        // FIN segment and send it" — we queue it behind the handshake either way and send
+        // it once the SYN is acknowledged.
+        this.finQueued = true;
+        return;
+      case TcpState.ESTABLISHED:
+        this.finQueued = true;
+        return this.setState(TcpState.FIN_WAIT_1);
+      case TcpState.CLOSE_WAIT:
+        this.finQueued = true;
+        return this.setState(TcpState.LAST_ACK);
+      case TcpState.LISTEN:
+      case TcpState.CLOSED:
+      case TcpState.FIN_WAIT_1:
+      case TcpState.FIN_WAIT_2:
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+      case TcpState.TIME_WAIT:
+        // "error: connection closing": nothing more to do.
+        void now;
+        return;
+      default:
+        return assertNever(this.state);
+    }
+  }
+
+  /**
+   * The application is done with the connection (Node's `destroy()` after reading).
+   * Unread data means the peer's data will never be read: RFC 9293 §3.10.4 / RFC 2525
+   * §2.17 say to reset rather than pretend a graceful close. Otherwise close gracefully
+   * and let the connection finish on its own (an orphan, with a FIN-WAIT-2 timeout).
+   */
+  close(now: number): void {
+    if (this.recvBuf.readable > 0 && isSynchronized(this.state)) return this.abort(now);
+    this.orphan = true;
+    this.shutdown(now);
+    if (this.state === TcpState.FIN_WAIT_2) this.deadlines[Timer.FIN_WAIT_2] = now + this.config.finWait2Timeout;
+  }
+
+  /** ABORT (RFC 9293 §3.10.5): RST in the states where the peer holds state, then CLOSED. */
+  abort(_now: number): void {
+    switch (this.state) {
+      case TcpState.SYN_RECEIVED:
+      case TcpState.ESTABLISHED:
+      case TcpState.FIN_WAIT_1:
+      case TcpState.FIN_WAIT_2:
+      case TcpState.CLOSE_WAIT:
+        // "Send a reset segment: <SEQ=SND.NXT><CTL=RST>".
+        this.queueRst(this.sndNxt, 0, TcpFlag.RST);
+        break;
+      case TcpState.SYN_SENT:
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+      case TcpState.TIME_WAIT:
+      case TcpState.LISTEN:
+      case TcpState.CLOSED:
+        break;
+      default:
+        assertNever(this.state);
+    }
+    this.enterClosed();
+  }
+
+  setKeepAlive(enable: boolean, idleMs: number | undefined, now: number): void {
+    this.keepAlive = enable;
+    if (idleMs !== undefined && idleMs > 0) this.keepaliveIdle = idleMs;
+    this.keepaliveSent = 0;
+    this.deadlines[Timer.KEEPALIVE] = enable && isSynchronized(this.state) ? now + this.keepaliveIdle : Infinity;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Segment arrival (RFC 9293 §3.10.7), in the RFC's order.
+
+  onSegment(seg: Segment, now: number): void {
+    this.stats.segmentsIn++;
+    this.dropped = null;
+    this.lastRecv = now;
+    if (this.keepAlive) {
+      this.keepaliveSent = 0;
+      this.deadlines[Timer.KEEPALIVE] = now + this.keepaliveIdle;
+    }
+    switch (this.state) {
+      case TcpState.CLOSED:
+      case TcpState.LISTEN:
+        // The TCP layer handles these (§3.10.7.1, §3.10.7.2); a connection never sees them.
+        return;
+      case TcpState.SYN_SENT:
+        return this.onSegmentSynSent(seg, now);
+      case TcpState.SYN_RECEIVED:
+      case TcpState.ESTABLISHED:
+      case TcpState.FIN_WAIT_1:
+      case TcpState.FIN_WAIT_2:
+      case TcpState.CLOSE_WAIT:
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+      case TcpState.TIME_WAIT:
+        return this.onSegmentOtherwise(seg, now);
+      default:
+        return assertNever(this.state);
+    }
+  }
+
+  /** RFC 9293 §3.10.7.3: SYN-SENT. */
+  private onSegmentSynSent(seg: Segment, now: number): void {
+    const ack = seg.has(TcpFlag.ACK);
+    // First, check the ACK bit: SEG.ACK =< ISS or SEG.ACK > SND.NXT is unacceptable.
+    if (ack && (seqLeq(seg.ack, this.iss) || seqGt(seg.ack, this.sndNxt))) {
+      // "send a reset (unless the RST bit is set, if so drop the segment and return)".
+      if (!seg.has(TcpFlag.RST)) this.queueRst(seg.ack, 0, TcpFlag.RST);
+      return;
+    }
+    // Second, check the RST bit: only an RST that acknowledges our SYN resets the
+    // connection (RFC 5961 §3.2's mitigation in SYN-SENT: the ACK must be acceptable).
+    if (seg.has(TcpFlag.RST)) {
+      if (ack) this.fail('ECONNREFUSED');
+      return;
+    }
+    // Third, security: RFC 9293 §3.10.7.3 — no IP security compartments here.
+    // Fourth, check the SYN bit.
+    if (!seg.has(TcpFlag.SYN)) return; // Fifth: "drop the segment and return".
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.takeSynOptions(seg);
+    if (ack) {
+      this.sndUna = seg.ack; // our SYN is acknowledged
+      this.rttSampleFromAck(seg.ack, now);
+    }
+    if (seqGt(this.sndUna, this.iss)) {
+      // "enter ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>".
+      this.sndWnd = seg.window; // RFC 7323 §2.2: not scaled in a SYN
+      this.maxSndWnd = seg.window;
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.establish(now);
+      this.ackNow = true;
+      // Data in a SYN-ACK is unusual; take it through the normal text step.
+      if (seg.payloadLen > 0) this.processText(seg, seqAdd(seg.seq, 1), now);
+      if (seg.has(TcpFlag.FIN)) this.processFin(seqAdd(seg.seq, 1 + seg.payloadLen), now);
+      return;
+    }
+    // Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment <SEQ=ISS><ACK=RCV.NXT>".
+    this.sndWnd = seg.window;
+    this.maxSndWnd = seg.window;
+    this.sndWl1 = seg.seq;
+    this.setState(TcpState.SYN_RECEIVED);
+    this.synPending = true;
+    this.sndNxt = this.iss; // the SYN,ACK re-sends our SYN's sequence number
+    this.stopTimer(Timer.RETRANSMIT);
+  }
+
+  /** RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
+  private onSegmentOtherwise(seg: Segment, now: number): void {
+    const rst = seg.has(TcpFlag.RST);
+    const syn = seg.has(TcpFlag.SYN);
+
+    // A retransmitted SYN in SYN-RECEIVED means our SYN,ACK was lost: send it again at once
+    // (Linux tcp_check_req does the same; RFC 9293 would only ACK it, which the peer in
+    // SYN-SENT must drop).
+    if (this.state === TcpState.SYN_RECEIVED && syn && !rst && !seg.has(TcpFlag.ACK) && seg.seq === this.irs) {
+      this.synPending = true;
+      return;
+    }
+    if (this.state === TcpState.TIME_WAIT && syn && !rst) {
+      // RFC 1122 §4.2.2.13: a new SYN above RCV.NXT may reopen a TIME-WAIT connection;
+      // the TCP layer does that with its compact record, so here it is just dropped.
+      return;
+    }
+
+    // First, check the sequence number (the four cases of the acceptability test).
+    const segLen = seg.len;
+    const rcvWnd = this.rcvWnd;
+    let acceptable: boolean;
+    if (segLen === 0) {
+      acceptable = rcvWnd === 0 ? seg.seq === this.rcvNxt : seqInRange(seg.seq, this.rcvNxt, seqAdd(this.rcvNxt, rcvWnd));
+    } else if (rcvWnd === 0) {
+      acceptable = false;
+    } else {
+      const last = seqAdd(seg.seq, segLen - 1);
+      const end = seqAdd(this.rcvNxt, rcvWnd);
+      acceptable = seqInRange(seg.seq, this.rcvNxt, end) || seqInRange(last, this.rcvNxt, end);
+    }
+    if (!acceptable) {
+      // "If an incoming segment is not acceptable, an acknowledgment should be sent in
+      // reply (unless the RST bit is set, if so drop the segment and return)".
+      if (!rst) this.ackNow = true;
+      this.dropped = 'not_acceptable';
+      return;
+    }
+
+    // Second, check the RST bit (RFC 5961 §3.2): reset only on an exact match of RCV.NXT;
+    // anywhere else in the window draws a challenge ACK.
+    if (rst) {
+      if (seg.seq !== this.rcvNxt) {
+        this.ackNow = true;
+        return;
+      }
+      return this.onReset();
+    }
+
+    // Third, security: not implemented (RFC 9293 §3.10.7.4 makes it part of the MLS option).
+
+    // Fourth, check the SYN bit: in a synchronized state (and SYN-RECEIVED), RFC 5961 §4.2
+    // says to send a challenge ACK and drop, whatever the sequence number.
+    if (syn) {
+      if (this.state === TcpState.SYN_RECEIVED && this.passive) {
+        // "If the connection was initiated with a passive OPEN, then return this
+        // connection to the LISTEN state": drop the embryonic connection.
+        this.enterClosed();
+        return;
+      }
+      this.ackNow = true;
+      return;
+    }
+
+    // Fifth, check the ACK field.
+    if (!seg.has(TcpFlag.ACK)) return; // "if the ACK bit is off, drop the segment and return"
+    if (this.state === TcpState.SYN_RECEIVED) {
+      // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+      // processing with the variables SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK".
+      if (!(seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndNxt))) {
+        // "form a reset segment <SEQ=SEG.ACK><CTL=RST> and send it".
+        this.queueRst(seg.ack, 0, TcpFlag.RST);
+        return;
+      }
+      this.sndWnd = seg.window << this.sndShift;
+      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = seg.ack;
+      this.rttSampleFromAck(seg.ack, now);
+      this.sndUna = seg.ack;
+      this.establish(now);
+      if (this.finQueued) this.setState(TcpState.FIN_WAIT_1);
+    } else if (!this.processAck(seg, now)) {
+      return;
+    }
+    if (this.isClosed) return;
+
+    // Sixth, check the URG bit: RFC 6093 §4 advises against urgent data; tuntcp delivers
+    // urgent bytes inline, in order, like any other data, and keeps no urgent pointer.
+
+    // Seventh, process the segment text.
+    if (seg.payloadLen > 0) this.processText(seg, seg.seq, now);
+    if (this.isClosed) return;
+
+    // Eighth, check the FIN bit.
+    if (seg.has(TcpFlag.FIN)) this.processFin(seqAdd(seg.seq, (syn ? 1 : 0) + seg.payloadLen), now);
+  }
+
+  /** Why the last segment was dropped, for the TCP layer's counters; null if it was not. */
+  dropped: 'not_acceptable' | 'bad_ack' | null = null;
+
+  /** RFC 9293 §3.10.7.4 second check, per state. */
+  private onReset(): void {
+    switch (this.state) {
+      case TcpState.SYN_RECEIVED:
+        // Passive: "return this connection to LISTEN" (the listener never saw it).
+        // Active (simultaneous open): "the connection was refused".
+        if (this.passive) return this.enterClosed();
+        return this.fail('ECONNREFUSED');
+      case TcpState.ESTABLISHED:
+      case TcpState.FIN_WAIT_1:
+      case TcpState.FIN_WAIT_2:
+      case TcpState.CLOSE_WAIT:
+        // "Any outstanding RECEIVEs and SEND should receive 'reset' responses".
+        return this.fail('ECONNRESET');
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+        return this.enterClosed();
+      case TcpState.TIME_WAIT:
+        // RFC 1337 §4 (TIME-WAIT assassination): ignore RST in TIME-WAIT.
+        return;
+      case TcpState.CLOSED:
+      case TcpState.LISTEN:
+      case TcpState.SYN_SENT:
+        return;
+      default:
+        return assertNever(this.state);
+    }
+  }
+
+  /**
+   * RFC 9293 §3.10.7.4 fifth check in the synchronized states. Returns false when the
+   * segment must be dropped.
+   */
+  private processAck(seg: Segment, now: number): boolean {
+    const ack = seg.ack;
+    // RFC 5961 §5.2: an ACK is acceptable only within (SND.UNA − MAX.SND.WND) .. SND.NXT.
+    if (seqGt(ack, this.sndNxt)) {
+      // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK,
+      // drop the segment, and return."
+      this.ackNow = true;
+      this.dropped = 'bad_ack';
+      return false;
+    }
+    if (seqLt(ack, seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1)))) {
+      this.ackNow = true;
+      this.dropped = 'bad_ack';
+      return false;
+    }
+
+    const flight = seqDiff(this.sndNxt, this.sndUna);
+    if (seqGt(ack, this.sndUna)) {
+      // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what
+      // is acknowledged from the retransmission queue.
+      const acked = seqDiff(ack, this.sndUna);
+      this.rttSampleFromAck(ack, now);
+      this.consumeAcked(ack);
+      this.onNewAck(acked, flight, ack, now);
+    } else if (ack === this.sndUna && this.isDuplicateAck(seg, flight)) {
+      this.onDuplicateAck(flight, now);
+    }
+
+    // Update the send window: "If SND.UNA =< SEG.ACK =< SND.NXT ... if (SND.WL1 < SEG.SEQ
+    // or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND ...".
+    if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack))) {
+      const wnd = seg.window << this.sndShift;
+      if (wnd > 0 && this.sndWnd === 0) this.stopTimer(Timer.PERSIST);
+      this.sndWnd = wnd;
+      this.maxSndWnd = Math.max(this.maxSndWnd, wnd);
+      this.sndWl1 = seg.seq;
+      this.sndWl2 = ack;
+    }
+
+    // Per-state additions to the ACK processing.
+    const finAcked = this.finAcked;
+    switch (this.state) {
+      case TcpState.FIN_WAIT_1:
+        // "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
+        if (finAcked) {
+          this.setState(TcpState.FIN_WAIT_2);
+          if (this.orphan) this.deadlines[Timer.FIN_WAIT_2] = now + this.config.finWait2Timeout;
+        }
+        break;
+      case TcpState.CLOSING:
+        // "if the ACK acknowledges our FIN, then enter the TIME-WAIT state".
+        if (finAcked) this.enterTimeWait(now);
+        break;
+      case TcpState.LAST_ACK:
+        // "If our FIN is now acknowledged, delete the TCB, enter the CLOSED state".
+        if (finAcked) this.enterClosed();
+        break;
+      case TcpState.TIME_WAIT:
+        // "The only thing that can arrive in this state is a retransmission of the remote
+        // FIN. Acknowledge it, and restart the 2 MSL timeout" (done in the FIN step).
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+
+  /** RFC 5681 §2 "DUPLICATE ACKNOWLEDGMENT": (a)-(e). */
+  private isDuplicateAck(seg: Segment, flight: number): boolean {
+    return flight > 0 && seg.payloadLen === 0 && !seg.has(TcpFlag.SYN | TcpFlag.FIN) && seg.window << this.sndShift === this.sndWnd;
+  }
+
+  private onNewAck(acked: number, flight: number, ack: number, now: number): void {
+    this.retries = 0;
+    this.dupAcks = 0;
+    const cc = this.cc;
+    if (this.inRecovery) {
+      if (seqGeq(ack, this.recover)) {
+        // RFC 6582 §3.2 step 6: full acknowledgment, recovery ends.
+        this.inRecovery = false;
+        cc.onExitRecovery(seqDiff(this.sndNxt, this.sndUna));
+      } else {
+        // RFC 6582 §3.2 step 5: partial acknowledgment — retransmit the first unacknowledged segment.
+        cc.onPartialAck(acked);
+        this.retransmitFirst();
+      }
+    } else {
+      cc.onAck(acked, flight, now);
+    }
+    // The retransmission range cannot start below SND.UNA.
+    if (seqLt(this.rtxNext, this.sndUna)) this.rtxNext = this.sndUna;
+    if (seqLt(this.rtxEnd, this.rtxNext)) this.rtxEnd = this.rtxNext;
+    // RFC 6298 §5.2: all outstanding data acknowledged → turn off the timer; §5.3 new data
+    // acknowledged → restart it.
+    if (this.sndUna === this.sndNxt) this.stopTimer(Timer.RETRANSMIT);
+    else this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    if (!this.finQueued || this.sendBuf.free > 0) this.events |= ConnEvent.WRITABLE;
+  }
+
+  private onDuplicateAck(flight: number, now: number): void {
+    this.dupAcks++;
+    const cc = this.cc;
+    if (this.inRecovery) {
+      cc.onDupAckInRecovery();
+      return;
+    }
+    // RFC 5681 §3.2 step 2 with RFC 6582 §3.2 step 2: the third duplicate ACK starts fast
+    // retransmit unless it only covers data sent before the last recovery began.
+    if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
+      this.inRecovery = true;
+      this.recover = this.sndNxt;
+      cc.onEnterRecovery(flight, now);
+      this.retransmitFirst();
+    }
+  }
+
+  /** Queue the first unacknowledged segment for retransmission. */
+  private retransmitFirst(): void {
+    this.rtxNext = this.sndUna;
+    this.rtxEnd = seqAdd(this.sndUna, Math.min(this.sndMss, seqDiff(this.sndNxt, this.sndUna)));
+    this.rttTiming = false; // RFC 6298 §3 (Karn)
+  }
+
+  /** Drop acknowledged data from the send buffer and advance SND.UNA. */
+  private consumeAcked(ack: number): void {
+    // The FIN occupies sequence space but not the buffer.
+    const data = Math.min(seqDiff(ack, this.sndUna), this.sendBuf.length);
+    this.sendBuf.consume(data);
+    this.stats.bytesOut += data;
+    this.sndUna = ack;
+  }
+
+  /** Our FIN has been sent and acknowledged. */
+  private get finAcked(): boolean {
+    return this.finSent && seqGt(this.sndUna, this.finSeq);
+  }
+
+  /** RFC 6298 §2 samples, from the one timed segment (Karn's rule: never a retransmission). */
+  private rttSampleFromAck(ack: number, now: number): void {
+    if (this.rttTiming && seqGeq(ack, this.rttSeq)) {
+      this.rtt.sample(now - this.rttStart);
+      this.rttTiming = false;
+    }
+  }
+
+  /**
+   * RFC 9293 §3.10.7.4 seventh step: in ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2, deliver
+   * the text to the receive buffer and advance RCV.NXT; elsewhere the peer has already
+   * sent its FIN, so text is ignored. `seq` is the sequence number of the first payload byte.
+   */
+  private processText(seg: Segment, seq: number, now: number): void {
+    if (this.state !== TcpState.ESTABLISHED && this.state !== TcpState.FIN_WAIT_1 && this.state !== TcpState.FIN_WAIT_2) return;
+    if (this.orphan) {
+      // Data for a connection the application has closed can never be read: reset it
+      // (RFC 2525 §2.17; Linux does the same).
+      this.abort(now);
+      this.fail('ECONNRESET');
+      return;
+    }
+    let off = seg.payloadOff;
+    let len = seg.payloadLen;
+    let rel = seqDiff(seq, this.rcvNxt);
+    if (rel < 0) {
+      // Trim what we already have (RFC 9293 §3.10.7.4 first check: "trimmed to the window").
+      off -= rel;
+      len += rel;
+      rel = 0;
+    }
+    if (len <= 0) {
+      this.ackNow = true;
+      return;
+    }
+    const hadGap = this.recvBuf.outOfOrderBytes > 0;
+    const advanced = this.recvBuf.write(rel, seg.buf, off, len);
+    if (advanced > 0) {
+      this.rcvNxt = seqAdd(this.rcvNxt, advanced);
+      this.stats.bytesIn += advanced;
+      this.events |= ConnEvent.READABLE;
+      if (this.pendingFin >= 0 && this.pendingFin === this.rcvNxt) {
+        this.pendingFin = -1;
+        this.processFin(this.rcvNxt, now);
+      }
+    }
+    if (rel > 0 || hadGap || advanced === 0) {
+      // RFC 5681 §4.2: an out-of-order segment, or one that fills a gap, is acknowledged at
+      // once; so is one we could not store (the window we offered is full).
+      this.ackNow = true;
+      return;
+    }
+    // RFC 9293 §3.8.6.3 and RFC 5681 §4.2: delay the ACK, but acknowledge at least every
+    // second full-sized segment.
+    this.unackedSegments++;
+    if (this.unackedSegments >= 2) this.ackNow = true;
+    else if (this.deadlines[Timer.DELAYED_ACK] === Infinity) this.deadlines[Timer.DELAYED_ACK] = now + this.config.delayedAck;
+  }
+
+  /** RFC 9293 §3.10.7.4 eighth step: the FIN at sequence number `finSeq`. */
+  private processFin(finSeq: number, now: number): void {
+    if (finSeq !== this.rcvNxt) {
+      // The FIN is beyond a gap: remember it until the data before it arrives.
+      if (seqGt(finSeq, this.rcvNxt)) this.pendingFin = finSeq;
+      return;
+    }
+    if (this.finReceived) {
+      // A retransmitted FIN: acknowledge it again; in TIME-WAIT restart the 2 MSL timer.
+      this.ackNow = true;
+      if (this.state === TcpState.TIME_WAIT) this.deadlines[Timer.TIME_WAIT] = now + 2 * this.config.msl;
+      return;
+    }
+    // "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN", and signal
+    // "connection closing" to the user.
+    this.finReceived = true;
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.ackNow = true;
+    this.events |= ConnEvent.END;
+    switch (this.state) {
+      case TcpState.SYN_RECEIVED:
+      case TcpState.ESTABLISHED:
+        return this.setState(TcpState.CLOSE_WAIT);
+      case TcpState.FIN_WAIT_1: {
+        // "If our FIN has been ACKed ... enter TIME-WAIT ... otherwise, enter the CLOSING state."
+        if (this.finAcked) return this.enterTimeWait(now);
+        return this.setState(TcpState.CLOSING);
+      }
+      case TcpState.FIN_WAIT_2:
+        return this.enterTimeWait(now);
+      case TcpState.CLOSE_WAIT:
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+      case TcpState.TIME_WAIT:
+      case TcpState.CLOSED:
+      case TcpState.LISTEN:
+      case TcpState.SYN_SENT:
+        return;
+      default:
+        return assertNever(this.state);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Timers
+
+  nextDeadline(): number {
+    const d = this.deadlines;
+    let t = d[0]!;
+    for (let i = 1; i < TIMER_COUNT; i++) if (d[i]! < t) t = d[i]!;
+    return t;
+  }
+
+  /** Run every timer whose deadline has passed. */
+  onTimer(now: number): void {
+    const d = this.deadlines;
+    if (d[Timer.TIME_WAIT]! <= now) {
+      // RFC 9293 §3.10.8 "Time-Wait Timeout": delete the TCB, enter CLOSED.
+      d[Timer.TIME_WAIT] = Infinity;
+      return this.enterClosed();
+    }
+    if (d[Timer.CONNECT]! <= now) {
+      d[Timer.CONNECT] = Infinity;
+      if (this.state === TcpState.SYN_SENT || this.state === TcpState.SYN_RECEIVED) return this.timeout();
+    }
+    if (d[Timer.FIN_WAIT_2]! <= now) {
+      d[Timer.FIN_WAIT_2] = Infinity;
+      if (this.state === TcpState.FIN_WAIT_2) return this.enterClosed();
+    }
+    if (d[Timer.RETRANSMIT]! <= now) this.onRetransmitTimeout(now);
+    if (this.isClosed) return;
+    if (d[Timer.DELAYED_ACK]! <= now) {
+      d[Timer.DELAYED_ACK] = Infinity;
+      this.ackNow = true;
+    }
+    if (d[Timer.PERSIST]! <= now) this.onPersistTimeout(now);
+    if (d[Timer.KEEPALIVE]! <= now) this.onKeepaliveTimeout(now);
+  }
+
+  /** RFC 6298 §5.4–5.7. */
+  private onRetransmitTimeout(now: number): void {
+    this.deadlines[Timer.RETRANSMIT] = Infinity;
+    if (this.sndUna === this.sndNxt && !this.synPending) return;
+    const limit = this.state === TcpState.SYN_SENT ? this.config.synRetries : this.state === TcpState.SYN_RECEIVED ? this.config.synAckRetries : this.config.maxRetries;
+    // A zero window is not a dead peer: while it keeps answering our probes, retransmissions
+    // are window probes and do not count toward the limit (RFC 1122 §4.2.2.17; Linux's
+    // tcp_probe_timer makes the same call).
+    const probing = this.sndWnd === 0 && now - this.lastRecv < this.config.maxRto;
+    if (this.retries >= limit && !probing) return this.timeout();
+    if (!probing) this.retries++;
+    // §5.5: back off the timer; §5.4: retransmit the earliest unacknowledged segment. We go
+    // back to SND.UNA and resend as the congestion window allows (all of it presumed lost).
+    this.rtt.backoff();
+    this.rttTiming = false;
+    if (this.state === TcpState.SYN_SENT || this.state === TcpState.SYN_RECEIVED) {
+      this.synPending = true;
+      this.sndNxt = this.iss;
+      this.synTimedOut = true;
+    } else {
+      this.cc.onTimeout(seqDiff(this.sndNxt, this.sndUna));
+      this.inRecovery = false;
+      this.recover = this.sndNxt; // RFC 6582 §3.2 step 4 after a timeout
+      this.dupAcks = 0;
+      this.rtxNext = this.sndUna;
+      this.rtxEnd = this.sndNxt;
+    }
+    // §5.6: start the timer again with the backed-off RTO (when the segment goes out).
+    this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+  }
+
+  /**
+   * RFC 9293 §3.8.6.1 (zero-window probing): while the peer offers no window and we have
+   * data, send one byte past the window every RTO, backing off; RFC 1122 §4.2.2.17 says to
+   * keep probing as long as the peer answers.
+   */
+  private onPersistTimeout(_now: number): void {
+    this.deadlines[Timer.PERSIST] = Infinity;
+    // The probe is one byte of new data; from then on the retransmission timer repeats
+    // it with backoff, and does not count toward the retry limit while the peer keeps
+    // answering (see onRetransmitTimeout).
+    if (this.sndWnd === 0 && this.unsentBytes() > 0) this.probePending = true;
+  }
+
+  /** RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT − 1 and no data. */
+  private onKeepaliveTimeout(now: number): void {
+    this.deadlines[Timer.KEEPALIVE] = Infinity;
+    if (!this.keepAlive || !isSynchronized(this.state)) return;
+    if (this.keepaliveSent >= this.config.keepaliveProbes) return this.timeout();
+    this.keepaliveSent++;
+    this.keepalivePending = true;
+    this.deadlines[Timer.KEEPALIVE] = now + this.config.keepaliveInterval;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Output
+
+  /** RCV.WND: what is left of the window we advertised. */
+  get rcvWnd(): number {
+    return Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+  }
+
+  /** Bytes in the send buffer not yet sent. */
+  private unsentBytes(): number {
+    if (!isSynchronized(this.state) && this.state !== TcpState.SYN_RECEIVED) return 0;
+    return this.sendBuf.length - this.dataOffsetOf(this.sndNxt);
+  }
+
+  /** Offset in the send buffer of the data byte with sequence number `seq`. */
+  private dataOffsetOf(seq: number): number {
+    return Math.max(0, Math.min(seqDiff(seq, this.sndUna), this.sendBuf.length));
+  }
+
+  /** The window field to send now, scaled, with the right edge never moving left. */
+  private windowToAdvertise(syn: boolean): number {
+    const space = this.recvBuf.window;
+    const offered = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
+    // RFC 9293 §3.8.6.2.2: move the right edge only by a worthwhile amount.
+    let wnd = space - offered >= Math.min(this.recvBuf.capacity >> 1, this.config.mss) ? space : offered;
+    if (syn) {
+      wnd = Math.min(wnd, 0xffff); // RFC 7323 §2.2: never scaled in a SYN
+      this.rcvAdvRight = seqAdd(this.rcvNxt, wnd);
+      return wnd;
+    }
+    const field = Math.min(0xffff, Math.ceil(wnd / (1 << this.rcvShift)));
+    this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field << this.rcvShift));
+    return field;
+  }
+
+  /**
+   * Fill `out` with the next segment to send, or return false when there is nothing to
+   * send now. Call repeatedly until false after any input.
+   */
+  pollSegment(out: SegmentOut, now: number): boolean {
+    out.reset();
+    if (this.rstPending) {
+      this.rstPending = false;
+      out.seq = this.rstSeq;
+      out.ack = this.rstAck;
+      out.flags = this.rstFlags;
+      return this.emitted(out);
+    }
+    switch (this.state) {
+      case TcpState.CLOSED:
+      case TcpState.LISTEN:
+        return false;
+      case TcpState.SYN_SENT:
+        if (!this.synPending) return false;
+        return this.fillSyn(out, TcpFlag.SYN, now);
+      case TcpState.SYN_RECEIVED:
+        if (this.synPending) return this.fillSyn(out, TcpFlag.SYN | TcpFlag.ACK, now);
+        return this.fillAckOnly(out, now);
+      case TcpState.TIME_WAIT:
+      case TcpState.FIN_WAIT_2:
+        return this.fillAckOnly(out, now);
+      case TcpState.ESTABLISHED:
+      case TcpState.FIN_WAIT_1:
+      case TcpState.CLOSE_WAIT:
+      case TcpState.CLOSING:
+      case TcpState.LAST_ACK:
+        return this.fillData(out, now) || this.fillAckOnly(out, now);
+      default:
+        return assertNever(this.state);
+    }
+  }
+
+  private fillSyn(out: SegmentOut, flags: number, now: number): boolean {
+    this.synPending = false;
+    out.seq = this.iss;
+    out.ack = flags & TcpFlag.ACK ? this.rcvNxt : 0;
+    out.flags = flags;
+    out.mss = this.config.mss;
+    // RFC 7323 §2.2: a SYN offers window scaling; a SYN,ACK only answers an offer.
+    const offerScale = flags & TcpFlag.ACK ? this.scalingAgreed : this.config.windowScaling;
+    out.windowScale = offerScale ? this.rcvShift : -1;
+    out.window = this.windowToAdvertise(true);
+    out.retransmit = this.sndNxt !== this.iss || this.retries > 0;
+    this.sndNxt = seqAdd(this.iss, 1);
+    if (this.deadlines[Timer.RETRANSMIT] === Infinity) this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    if (!out.retransmit && !this.rttTiming) {
+      this.rttTiming = true;
+      this.rttSeq = this.sndNxt;
+      this.rttStart = now;
+    }
+    return this.emitted(out);
+  }
+
+  private fillData(out: SegmentOut, now: number): boolean {
+    const mss = this.sndMss;
+    const retransmitting = seqLt(this.rtxNext, this.rtxEnd);
+    const seq = retransmitting ? this.rtxNext : this.sndNxt;
+    // Sequence number after the last data byte; a queued FIN takes that number.
+    const dataEnd = seqAdd(this.sndUna, this.sendBuf.length);
+    const available = Math.max(0, seqDiff(seqMin(retransmitting ? this.rtxEnd : dataEnd, dataEnd), seq));
+
+    // How much may go: the peer's window (RFC 9293 §3.8.6.2.1) and the congestion window
+    // (RFC 5681 §3.1) less what is in the network. After a timeout everything from
+    // rtxNext on is presumed lost, so only [SND.UNA, rtxNext) counts as in flight; in fast
+    // recovery the one lost segment goes regardless (RFC 5681 §3.2 step 2).
+    const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    let room: number;
+    if (retransmitting) {
+      room = this.inRecovery ? mss : this.cc.cwnd - seqDiff(this.rtxNext, this.sndUna);
+    } else {
+      room = Math.min(wndRoom, this.cc.cwnd - seqDiff(this.sndNxt, this.sndUna));
+    }
+    let len = Math.max(0, Math.min(mss, available, room));
+    const wantFin = this.finQueued && seqAdd(seq, len) === dataEnd && (retransmitting ? seqGt(this.rtxEnd, dataEnd) : !this.finSent);
+
+    if (this.probePending) {
+      // Zero-window probe: one byte beyond the window (RFC 9293 §3.8.6.1).
+      this.probePending = false;
+      if (len === 0 && !retransmitting && available > 0) len = 1;
+    }
+    if (this.keepalivePending) {
+      this.keepalivePending = false;
+      if (len === 0 && !wantFin) {
+        // RFC 1122 §4.2.3.6: <SEQ=SND.NXT-1>, no data, to draw an ACK.
+        out.seq = seqAdd(this.sndNxt, -1);
+        out.ack = this.rcvNxt;
+        out.flags = TcpFlag.ACK;
+        out.window = this.windowToAdvertise(false);
+        return this.emitted(out);
+      }
+    }
+
+    if (len === 0 && !wantFin) {
+      // Nothing may go. If the peer's window is what stops data, and nothing is in flight
+      // to bring a window update, start the persist timer (RFC 9293 §3.8.6.1).
+      if (available > 0 && wndRoom <= 0 && this.sndUna === this.sndNxt && this.deadlines[Timer.PERSIST] === Infinity) {
+        this.deadlines[Timer.PERSIST] = now + Math.max(PERSIST_MIN, this.rtt.currentRto());
+      }
+      return false;
+    }
+    if (!retransmitting && len > 0 && len < mss && !wantFin && this.sndUna !== this.sndNxt) {
+      // A small segment while data is unacknowledged: RFC 1122 §4.2.3.4 (Nagle) holds it
+      // unless the application asked for no delay; RFC 9293 §3.8.6.2.1 (sender SWS
+      // avoidance) holds it when the window, not the data, limits it.
+      if (!this.noDelay) return false;
+      if (len < available && len < this.maxSndWnd >> 1) return false;
+    }
+
+    out.seq = seq;
+    out.ack = this.rcvNxt;
+    out.flags = TcpFlag.ACK | (wantFin ? TcpFlag.FIN : 0) | (len > 0 && seqAdd(seq, len) === dataEnd ? TcpFlag.PSH : 0);
+    out.window = this.windowToAdvertise(false);
+    out.dataFrom = seqDiff(seq, this.sndUna);
+    out.dataLen = len;
+    out.retransmit = retransmitting;
+    const next = seqAdd(seq, len + (wantFin ? 1 : 0));
+    if (wantFin && !this.finSent) {
+      this.finSent = true;
+      this.finSeq = dataEnd;
+    }
+    if (retransmitting) {
+      this.rtxNext = next;
+    } else {
+      this.sndNxt = next;
+      if (!this.rttTiming && len > 0) {
+        this.rttTiming = true;
+        this.rttSeq = next;
+        this.rttStart = now;
+      }
+    }
+    // RFC 6298 §5.1: start the timer when sending data if it is not running.
+    if (this.deadlines[Timer.RETRANSMIT] === Infinity) this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    return this.emitted(out);
+  }
+
+  private fillAckOnly(out: SegmentOut, now: number): boolean {
+    if (!this.ackNow) return false;
+    out.seq = this.sndNxt;
+    out.ack = this.rcvNxt;
+    out.flags = TcpFlag.ACK;
+    out.window = this.windowToAdvertise(false);
+    return this.emitted(out);
+  }
+
+  /** Bookkeeping common to every segment sent: it carries an ACK, so none is owed. */
+  private emitted(out: SegmentOut): boolean {
+    this.stats.segmentsOut++;
+    if (out.retransmit) this.stats.retransmits++;
+    if (out.flags & TcpFlag.ACK) {
+      this.ackNow = false;
+      this.unackedSegments = 0;
+      this.deadlines[Timer.DELAYED_ACK] = Infinity;
+    }
+    return true;
+  }
+
+  /** Next application event (lowest bit first), or 0 when there is none. */
+  pollEvent(): number {
+    const e = this.events;
+    if (e === 0) return 0;
+    const bit = e & -e;
+    this.events = e & ~bit;
+    return bit;
+  }
+
+  get hasEvents(): boolean {
+    return this.events !== 0;
+  }
+
+  /** The error behind the last ERROR event. */
+  get error(): ConnErrorCode | null {
+    return this.errorCode;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // State changes
+
+  /** A read of `state` that the compiler does not narrow (state changes inside calls). */
+  get isClosed(): boolean {
+    return this.state === TcpState.CLOSED;
+  }
+
+  private setState(s: TcpState): void {
+    this.state = s;
+  }
+
+  private establish(now: number): void {
+    this.setState(TcpState.ESTABLISHED);
+    this.stopTimer(Timer.CONNECT);
+    this.retries = 0;
+    // RFC 6298 §5.7: if the SYN or SYN,ACK timed out and no RTT sample has been taken
+    // since, RTO is 3 s once data transmission begins.
+    if (this.synTimedOut && !this.rtt.hasSample) this.rtt.afterSynTimeout();
+    this.rtxNext = this.rtxEnd = this.sndNxt;
+    this.recover = this.iss;
+    if (this.sndUna === this.sndNxt) this.stopTimer(Timer.RETRANSMIT);
+    if (this.keepAlive) this.deadlines[Timer.KEEPALIVE] = now + this.keepaliveIdle;
+    this.events |= ConnEvent.CONNECTED | ConnEvent.WRITABLE;
+  }
+
+  private enterTimeWait(now: number): void {
+    this.setState(TcpState.TIME_WAIT);
+    // "Start the time-wait timer, turn off the other timers."
+    this.deadlines.fill(Infinity);
+    this.deadlines[Timer.TIME_WAIT] = now + 2 * this.config.msl;
+    this.events |= ConnEvent.CLOSED;
+  }
+
+  private enterClosed(): void {
+    if (this.isClosed) return;
+    const wasTimeWait = this.state === TcpState.TIME_WAIT;
+    this.setState(TcpState.CLOSED);
+    this.deadlines.fill(Infinity);
+    this.synPending = false;
+    this.ackNow = false;
+    if (!wasTimeWait) this.events |= ConnEvent.CLOSED;
+  }
+
+  private fail(code: ConnErrorCode): void {
+    if (this.errorCode === null) {
+      this.errorCode = code;
+      this.events |= ConnEvent.ERROR;
+    }
+    this.enterClosed();
+  }
+
+  private timeout(): void {
+    this.fail('ETIMEDOUT');
+  }
+
+  private stopTimer(t: Timer): void {
+    this.deadlines[t] = Infinity;
+  }
+
+  private queueRst(seq: number, ack: number, flags: number): void {
+    this.rstPending = true;
+    this.rstSeq = seq >>> 0;
+    this.rstAck = ack >>> 0;
+    this.rstFlags = flags;
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unreachable: ${String(x)}`);
+}

@@ -1,0 +1,91 @@
+/**
+ * The send buffer: the bytes from SND.UNA onward (RFC 9293 §3.3.1, the "send sequence
+ * space": sent but unacknowledged, then not yet sent), in a ring of fixed capacity.
+ *
+ * Positions are byte offsets from the first unacknowledged byte, so offset
+ * SND.NXT − SND.UNA is the first unsent byte; the connection does that sequence
+ * arithmetic. The buffer only stores bytes: it copies them in from the application,
+ * out into segments (first transmissions and retransmissions alike) and drops them once
+ * acknowledged. Nothing allocates after construction.
+ */
+export class SendBuffer {
+  readonly capacity: number;
+  private readonly buf: Buffer;
+  /** Ring index of the first unacknowledged byte. */
+  private head = 0;
+  private len = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) {
+      throw new RangeError(`send buffer capacity must be a positive integer (got ${capacity})`);
+    }
+    this.capacity = capacity;
+    this.buf = Buffer.alloc(capacity);
+  }
+
+  /** Bytes held: unacknowledged plus unsent. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Room for more bytes from the application. */
+  get free(): number {
+    return this.capacity - this.len;
+  }
+
+  /**
+   * Copy up to `len` bytes of `src` from `off` onto the end; returns how many fit
+   * (at most `free`). The caller keeps the rest and applies backpressure.
+   */
+  write(src: Buffer, off = 0, len: number = src.length - off): number {
+    const n = Math.min(len, this.capacity - this.len, src.length - off);
+    if (!(n > 0)) return 0;
+    let tail = this.head + this.len;
+    if (tail >= this.capacity) tail -= this.capacity;
+    const first = Math.min(n, this.capacity - tail);
+    src.copy(this.buf, tail, off, off + first);
+    if (first < n) src.copy(this.buf, 0, off + first, off + n);
+    this.len += n;
+    return n;
+  }
+
+  /**
+   * Copy `len` bytes starting `offset` bytes after the first unacknowledged byte into
+   * `dst` at `dstOff`. The range must lie within `length`; asking for more is a bug in
+   * the caller, and throws.
+   */
+  copyOut(offset: number, dst: Buffer, dstOff: number, len: number): void {
+    if (!(offset >= 0 && len >= 0 && offset + len <= this.len && dstOff >= 0 && dstOff + len <= dst.length)) {
+      throw new RangeError(
+        `SendBuffer.copyOut(${offset}, dst[${dst.length}], ${dstOff}, ${len}) out of range (length ${this.len})`,
+      );
+    }
+    if (len === 0) return;
+    let start = this.head + offset;
+    if (start >= this.capacity) start -= this.capacity;
+    const first = Math.min(len, this.capacity - start);
+    this.buf.copy(dst, dstOff, start, start + first);
+    if (first < len) this.buf.copy(dst, dstOff + first, 0, len - first);
+  }
+
+  /** Drop `n` acknowledged bytes from the front (SND.UNA advanced by `n`). */
+  consume(n: number): void {
+    if (!(n >= 0 && n <= this.len)) {
+      throw new RangeError(`SendBuffer.consume(${n}) out of range (length ${this.len})`);
+    }
+    this.len -= n;
+    if (this.len === 0) {
+      // Empty: restart at the beginning so the next bytes are contiguous in the ring.
+      this.head = 0;
+    } else {
+      this.head += n;
+      if (this.head >= this.capacity) this.head -= this.capacity;
+    }
+  }
+
+  /** Forget everything (connection aborted or reset). */
+  clear(): void {
+    this.head = 0;
+    this.len = 0;
+  }
+}
