@@ -274,7 +274,12 @@ export class Connection implements Endpoints {
   private maybeWindowUpdate(before: number): void {
     const offered = Math.max(0, seqDiff(this.rcvAdvRight, this.rcvNxt));
     const now = this.recvBuf.window;
-    if (now > before && now - offered >= Math.min(this.recvBuf.capacity >> 1, this.config.mss)) this.ackNow = true;
+    // Like Linux (tcp_cleanup_rbuf), only when the offered window has fallen to half the
+    // buffer or less and the update at least doubles it: otherwise the sender is not held
+    // up, and the next ACK carries the news.
+    if (now > before && now - offered >= Math.min(this.recvBuf.capacity >> 1, this.config.mss) && offered * 2 <= this.recvBuf.capacity && now >= offered * 2) {
+      this.ackNow = true;
+    }
   }
 
   /**

@@ -343,25 +343,22 @@ export class TcpLayer implements Transport {
   }
 
   private deliverEvents(c: Connection, now: number): void {
-    if (!c.hasEvents) return;
     const owner = c.owner;
+    if (!c.hasEvents && !(owner instanceof Listener)) return;
     if (owner instanceof Listener) {
-      // Embryonic connection: the listener takes it once established; failures vanish
-      // (RFC 9293 §3.10.7.4: a passive SYN-RECEIVED returns to LISTEN).
-      for (let e = c.pollEvent(); e !== 0; e = c.pollEvent()) {
-        if (e === ConnEvent.CONNECTED) {
-          owner.synReceived--;
-          if (owner.closed) {
-            c.abort(now);
-            continue;
-          }
-          c.owner = null;
-          owner.acceptQueue.push(c);
-          owner.owner.onAcceptable(owner);
-        } else if (e === ConnEvent.CLOSED) {
-          owner.synReceived--;
-        }
+      // An embryonic connection belongs to its listener until the handshake completes;
+      // its events stay queued for the socket that accepts it. One that fails first just
+      // vanishes (RFC 9293 §3.10.7.4: a passive SYN-RECEIVED "returns to LISTEN").
+      if (c.state === TcpState.SYN_RECEIVED) return;
+      owner.synReceived--;
+      if (c.isClosed || owner.closed) {
+        if (!c.isClosed) c.abort(now);
+        while (c.pollEvent() !== 0);
+        return;
       }
+      c.owner = null;
+      owner.acceptQueue.push(c);
+      owner.owner.onAcceptable(owner);
       return;
     }
     if (owner !== null && typeof (owner as ConnectionOwner).onConnectionEvents === 'function') {

@@ -17,8 +17,9 @@ export class TimerQueue<T extends Timed> {
     return this.at.length;
   }
 
-  /** Earliest filed deadline, or Infinity. */
+  /** Earliest live deadline, or Infinity (stale entries on top are discarded). */
   peek(): number {
+    while (this.at.length > 0 && this.items[0]!.timerKey !== this.at[0]!) this.removeTop();
     return this.at.length > 0 ? this.at[0]! : Infinity;
   }
 
