@@ -1,0 +1,41 @@
+/**
+ * Big-endian reads and writes that cannot throw.
+ *
+ * Node's `buf.readUInt16BE()` and friends throw a RangeError past the end of the buffer,
+ * and the `write*` ones throw on a value out of range. The packet path must not throw
+ * (DESIGN.md), and views do not validate, so the views and builders use these instead:
+ * a byte past the end of the buffer reads as 0, a store past the end is dropped (typed
+ * array semantics), and a value is stored modulo 2^16 or 2^32. V8 inlines them; they do
+ * the same loads and stores as Node's own implementations, minus the bounds checks.
+ *
+ * The `!` below is deliberate: an index past the end yields `undefined`, which the
+ * bitwise operators turn into 0.
+ */
+
+export function readU8(b: Buffer, o: number): number {
+  return b[o]! | 0;
+}
+
+export function readU16BE(b: Buffer, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+
+export function readU32BE(b: Buffer, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+
+export function writeU8(b: Buffer, o: number, v: number): void {
+  b[o] = v;
+}
+
+export function writeU16BE(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 8;
+  b[o + 1] = v;
+}
+
+export function writeU32BE(b: Buffer, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = v >>> 16;
+  b[o + 2] = v >>> 8;
+  b[o + 3] = v;
+}
