@@ -40,6 +40,7 @@ export class Stack implements LinkReceiver {
   private readonly transports: Transport[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
+  private turnScheduled = false;
   private batchNow = 0;
   private inBatch = false;
   private closed = false;
@@ -82,6 +83,22 @@ export class Stack implements LinkReceiver {
     this.link.flush();
     this.arm();
   }
+
+  /**
+   * Ask for a turn soon (after a user call such as a write): several calls in the same
+   * tick share one turn, so a response written in pieces leaves in as few segments as
+   * the window allows.
+   */
+  schedule(): void {
+    if (this.turnScheduled || this.closed) return;
+    this.turnScheduled = true;
+    queueMicrotask(this.scheduledTurn);
+  }
+
+  private readonly scheduledTurn = (): void => {
+    this.turnScheduled = false;
+    this.turn();
+  };
 
   private arm(): void {
     let next = this.ip.nextDeadline();

@@ -121,13 +121,13 @@ test('every IPv4 drop reason is reached by a crafted packet, and the next good p
   longer.writeUInt16BE(good.length + 100, 2);
   cases.push([DropReason.IP_BAD_TOTAL_LENGTH, longer]);
   const cksum = Buffer.from(good);
-  cksum[10] ^= 0xff;
+  cksum[10]! ^= 0xff;
   cases.push([DropReason.IP_BAD_CHECKSUM, cksum]);
   cases.push([DropReason.IP_TTL_ZERO, datagram(echoRequest(1, 1, 8), { ttl: 0 })]);
   cases.push([DropReason.IP_BAD_SOURCE, datagram(echoRequest(1, 1, 8), { src: parseIpv4('224.0.0.1')! })]);
   cases.push([DropReason.IP_NOT_FOR_US, datagram(echoRequest(1, 1, 8), { dst: parseIpv4('10.77.0.3')! })]);
   const icmpBad = echoRequest(1, 1, 8);
-  icmpBad[9] ^= 1;
+  icmpBad[9]! ^= 1;
   cases.push([DropReason.ICMP_BAD_CHECKSUM, datagram(icmpBad)]);
   cases.push([DropReason.ICMP_TRUNCATED, datagram(Buffer.alloc(4))]);
   for (const [reason, pkt] of cases) {

@@ -162,7 +162,7 @@ test('an ACK to a listener draws <SEQ=SEG.ACK><CTL=RST>; an RST to a listener is
 test('a corrupted segment is dropped and counted, and the next good one is answered', (t) => {
   const h = new Harness();
   const pkt = buildSegment({ src: PEER, dst: HOST, sport: 40000, dport: 80, seq: 1, flags: SYN });
-  pkt[pkt.length - 1] ^= 0x40;
+  pkt[pkt.length - 1]! ^= 0x40;
   h.host.link.inject(pkt);
   t.deepEqual(h.recv(), []);
   t.is(h.host.counters.drops.tcp_bad_checksum, 1);

@@ -1,0 +1,107 @@
+/**
+ * Every command-line flag, declared once. The parser, `--help` and the README's CLI
+ * reference are all generated from this table, so they cannot drift apart.
+ */
+import { parseCidr, parseIpv4 } from './wire/ipv4';
+
+export type Command = 'up' | 'connect';
+
+export type FlagType = 'string' | 'boolean' | 'port' | 'int' | 'ipv4' | 'cidr' | 'hex';
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: FlagType;
+  /** Shown in help; `undefined` means "off / not set". */
+  readonly default: string | number | boolean | undefined;
+  readonly help: string;
+  readonly commands: readonly Command[];
+  /** For 'int': inclusive bounds. */
+  readonly min?: number;
+  readonly max?: number;
+}
+
+const BOTH: readonly Command[] = ['up', 'connect'];
+
+export const FLAGS: readonly FlagSpec[] = [
+  { name: 'dev', type: 'string', default: 'tuntcp0', help: 'TUN device name (at most 15 characters)', commands: BOTH },
+  { name: 'host-addr', type: 'cidr', default: '10.77.0.1/24', help: "the kernel's side of the tunnel, with its prefix", commands: BOTH },
+  { name: 'addr', type: 'ipv4', default: '10.77.0.2', help: "the stack's own address (inside the host-addr subnet)", commands: BOTH },
+  { name: 'mtu', type: 'int', default: 1500, min: 576, max: 65535, help: 'link MTU in bytes; the TCP MSS is MTU - 40', commands: BOTH },
+  { name: 'help', type: 'boolean', default: false, help: 'show this help', commands: BOTH },
+];
+
+export type ParsedFlags = Record<string, string | number | boolean | undefined>;
+
+export class UsageError extends Error {
+  readonly code = 'EUSAGE';
+}
+
+/** Parse `argv` (after the command name) for `command`; positional arguments are returned apart. */
+export function parseFlags(command: Command, argv: readonly string[]): { flags: ParsedFlags; positional: string[] } {
+  const specs = FLAGS.filter((f) => f.commands.includes(command));
+  const flags: ParsedFlags = {};
+  for (const f of specs) flags[f.name] = f.default;
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = specs.find((f) => f.name === name);
+    if (spec === undefined) throw new UsageError(`unknown flag --${name} for 'tuntcp ${command}' (see tuntcp ${command} --help)`);
+    if (spec.type === 'boolean') {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      flags[name] = true;
+      continue;
+    }
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    flags[name] = convert(spec, value);
+  }
+  return { flags, positional };
+}
+
+function convert(spec: FlagSpec, value: string): string | number {
+  const bad = (what: string): never => {
+    throw new UsageError(`--${spec.name}: ${JSON.stringify(value)} is not ${what}`);
+  };
+  switch (spec.type) {
+    case 'string':
+      return value;
+    case 'port': {
+      if (!/^\d+$/.test(value) || Number(value) > 65535) bad('a port number (0-65535)');
+      return Number(value);
+    }
+    case 'int': {
+      if (!/^\d+$/.test(value)) bad('a whole number');
+      const n = Number(value);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) bad(`between ${spec.min} and ${spec.max}`);
+      return n;
+    }
+    case 'ipv4':
+      if (parseIpv4(value) === null) bad('an IPv4 address like 10.77.0.2');
+      return value;
+    case 'cidr':
+      if (parseCidr(value) === null) bad('an IPv4 address with a prefix, like 10.77.0.1/24');
+      return value;
+    case 'hex':
+      if (!/^([0-9a-fA-F]{2})+$/.test(value)) bad('hexadecimal bytes');
+      return value;
+    case 'boolean':
+      return value;
+  }
+}
+
+export function helpText(command: Command): string {
+  const specs = FLAGS.filter((f) => f.commands.includes(command));
+  const usage = command === 'up' ? 'tuntcp up [flags]' : 'tuntcp connect HOST PORT [flags]';
+  const rows = specs.map((f) => {
+    const left = `  --${f.name}${f.type === 'boolean' ? '' : ` ${f.type.toUpperCase()}`}`;
+    const def = f.default === undefined || f.default === false ? '' : ` (default: ${f.default})`;
+    return `${left.padEnd(24)}${f.help}${def}`;
+  });
+  return `usage: ${usage}\n\n${rows.join('\n')}\n`;
+}

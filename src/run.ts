@@ -1,0 +1,42 @@
+/**
+ * Wiring a stack to a TUN device from parsed flags: shared by `tuntcp up`, `tuntcp
+ * connect` and the library's createStack().
+ */
+import { ParsedFlags, UsageError } from './cli-options';
+import { TunDevice } from './link/tun-device';
+import { TunLink } from './link/tun-link';
+import { Stack } from './stack';
+import { ipv4ToString, parseCidr, parseIpv4, prefixToMask } from './wire/ipv4';
+
+export interface RunningStack {
+  readonly stack: Stack;
+  readonly device: TunDevice;
+  describe(): string;
+  close(): void;
+}
+
+export function openStack(flags: ParsedFlags): RunningStack {
+  const host = parseCidr(String(flags['host-addr']))!;
+  const addr = parseIpv4(String(flags.addr))!;
+  const mask = prefixToMask(host.prefix);
+  if ((addr & mask) >>> 0 !== (host.address & mask) >>> 0) {
+    throw new UsageError(`--addr ${ipv4ToString(addr)} is outside --host-addr ${flags['host-addr']}: pick an address in that subnet`);
+  }
+  if (addr === host.address) throw new UsageError(`--addr and --host-addr are both ${ipv4ToString(addr)}: the stack needs its own address`);
+  const mtu = Number(flags.mtu);
+  const device = TunDevice.open({
+    name: String(flags.dev),
+    mtu,
+    hostAddr: { address: ipv4ToString(host.address), prefix: host.prefix },
+    up: true,
+  });
+  const link = new TunLink(device);
+  const stack = new Stack(link, { address: addr, initialId: (Math.random() * 0x10000) | 0 });
+  stack.start();
+  return {
+    stack,
+    device,
+    describe: () => `${ipv4ToString(addr)} on ${device.name} (host ${flags['host-addr']}, mtu ${mtu})`,
+    close: () => stack.close(),
+  };
+}
