@@ -6,7 +6,7 @@ import { parseCidr, parseIpv4 } from './wire/ipv4';
 
 export type Command = 'up' | 'connect';
 
-export type FlagType = 'string' | 'boolean' | 'port' | 'int' | 'ipv4' | 'cidr' | 'hex';
+export type FlagType = 'string' | 'boolean' | 'port' | 'int' | 'seconds' | 'ipv4' | 'cidr' | 'hex';
 
 export interface FlagSpec {
   readonly name: string;
@@ -27,6 +27,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'host-addr', type: 'cidr', default: '10.77.0.1/24', help: "the kernel's side of the tunnel, with its prefix", commands: BOTH },
   { name: 'addr', type: 'ipv4', default: '10.77.0.2', help: "the stack's own address (inside the host-addr subnet)", commands: BOTH },
   { name: 'mtu', type: 'int', default: 1500, min: 576, max: 65535, help: 'link MTU in bytes; the TCP MSS is MTU - 40', commands: BOTH },
+  { name: 'isn-secret', type: 'hex', default: undefined, help: 'ISN secret key, at least 16 bytes of hex (RFC 6528); random per process when unset', commands: BOTH },
+  { name: 'msl', type: 'seconds', default: 30, help: 'maximum segment lifetime in seconds; TIME-WAIT lasts 2 x MSL', commands: BOTH },
   { name: 'help', type: 'boolean', default: false, help: 'show this help', commands: BOTH },
 ];
 
@@ -80,6 +82,10 @@ function convert(spec: FlagSpec, value: string): string | number {
       const n = Number(value);
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) bad(`between ${spec.min} and ${spec.max}`);
       return n;
+    }
+    case 'seconds': {
+      if (!/^\d+(\.\d+)?$/.test(value) || Number(value) > 86400) bad('a number of seconds (0-86400)');
+      return Number(value);
     }
     case 'ipv4':
       if (parseIpv4(value) === null) bad('an IPv4 address like 10.77.0.2');

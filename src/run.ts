@@ -5,12 +5,16 @@
 import { ParsedFlags, UsageError } from './cli-options';
 import { TunDevice } from './link/tun-device';
 import { TunLink } from './link/tun-link';
+import { randomBytes } from 'node:crypto';
 import { Stack } from './stack';
+import { IsnGenerator, parseIsnSecret } from './tcp/isn';
+import { TcpLayer } from './tcp/tcp-layer';
 import { ipv4ToString, parseCidr, parseIpv4, prefixToMask } from './wire/ipv4';
 
 export interface RunningStack {
   readonly stack: Stack;
   readonly device: TunDevice;
+  readonly tcp: TcpLayer;
   describe(): string;
   close(): void;
 }
@@ -30,13 +34,28 @@ export function openStack(flags: ParsedFlags): RunningStack {
     hostAddr: { address: ipv4ToString(host.address), prefix: host.prefix },
     up: true,
   });
+  const secret = flags['isn-secret'] === undefined ? randomBytes(32) : isnSecret(String(flags['isn-secret']));
   const link = new TunLink(device);
-  const stack = new Stack(link, { address: addr, initialId: (Math.random() * 0x10000) | 0 });
+  const stack = new Stack(link, { address: addr, initialId: randomBytes(2).readUInt16BE(0) });
+  const tcp = new TcpLayer(stack.ip, stack.counters, {
+    isn: new IsnGenerator(secret),
+    config: { msl: Number(flags.msl) * 1000 },
+  });
+  stack.addTransport(tcp);
   stack.start();
   return {
     stack,
     device,
+    tcp,
     describe: () => `${ipv4ToString(addr)} on ${device.name} (host ${flags['host-addr']}, mtu ${mtu})`,
     close: () => stack.close(),
   };
+}
+
+function isnSecret(hex: string): Buffer {
+  try {
+    return parseIsnSecret(hex);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
