@@ -6,6 +6,7 @@ import { ParsedFlags, UsageError } from './cli-options';
 import { TunDevice } from './link/tun-device';
 import { TunLink } from './link/tun-link';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { Stack } from './stack';
 import { IsnGenerator, parseIsnSecret } from './tcp/isn';
 import { TcpLayer } from './tcp/tcp-layer';
@@ -32,8 +33,10 @@ export function openStack(flags: ParsedFlags): RunningStack {
     name: String(flags.dev),
     mtu,
     hostAddr: { address: ipv4ToString(host.address), prefix: host.prefix },
-    up: true,
+    up: false,
   });
+  quietIpv6(device.name);
+  device.setUp(true);
   const secret = flags['isn-secret'] === undefined ? randomBytes(32) : isnSecret(String(flags['isn-secret']));
   const link = new TunLink(device);
   const stack = new Stack(link, { address: addr, initialId: randomBytes(2).readUInt16BE(0) });
@@ -57,5 +60,18 @@ function isnSecret(hex: string): Buffer {
     return parseIsnSecret(hex);
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+}
+
+/**
+ * tuntcp speaks IPv4 only. Left on, the kernel's IPv6 sends router solicitations and MLD
+ * reports into the tunnel the moment it is up: noise in every capture and drop counter.
+ * Best effort: without /proc/sys (some containers) the stack just drops and counts them.
+ */
+function quietIpv6(dev: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${dev}/disable_ipv6`, '1');
+  } catch {
+    // Not fatal.
   }
 }
