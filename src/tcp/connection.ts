@@ -23,6 +23,7 @@ import { Segment, SegmentOut } from './segment';
 import { SendBuffer } from './send-buffer';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt, seqMax, seqMin } from './seq';
 import { TcpState, isSynchronized } from './state';
+import type { TcpTracer } from './tracer';
 
 /** Events for the application, delivered by `pollEvent()` in this order. */
 export const ConnEvent = {
@@ -122,6 +123,10 @@ export class Connection implements Endpoints {
   demuxNext: Connection | null = null;
   /** The deadline this connection is filed under in the TCP layer's timer queue. */
   timerKey = Infinity;
+  /** Trace hook (tracer.ts); null when nothing listens. */
+  tracer: TcpTracer | null = null;
+  /** The time of the call being handled, for trace events. */
+  private now = 0;
 
   /** Both SYNs carried the window-scale option (RFC 7323 §2.2). */
   scalingAgreed = false;
@@ -192,6 +197,7 @@ export class Connection implements Endpoints {
 
   /** Active OPEN: send a SYN and enter SYN-SENT. */
   connect(now: number): void {
+    this.now = now;
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.setState(TcpState.SYN_SENT);
@@ -204,6 +210,7 @@ export class Connection implements Endpoints {
    * IRS = SEG.SEQ, queue <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>, enter SYN-RECEIVED.
    */
   acceptSyn(seg: Segment, now: number): void {
+    this.now = now;
     this.passive = true;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
@@ -287,6 +294,7 @@ export class Connection implements Endpoints {
    * ESTABLISHED → FIN-WAIT-1, CLOSE-WAIT → LAST-ACK, SYN-SENT → CLOSED.
    */
   shutdown(now: number): void {
+    this.now = now;
     switch (this.state) {
       case TcpState.SYN_SENT:
         // "Delete the TCB and return 'error: closing' responses to any queued SENDs".
@@ -325,6 +333,7 @@ export class Connection implements Endpoints {
    * and let the connection finish on its own (an orphan, with a FIN-WAIT-2 timeout).
    */
   close(now: number): void {
+    this.now = now;
     if (this.recvBuf.readable > 0 && isSynchronized(this.state)) return this.abort(now);
     this.orphan = true;
     this.shutdown(now);
@@ -332,7 +341,8 @@ export class Connection implements Endpoints {
   }
 
   /** ABORT (RFC 9293 §3.10.5): RST in the states where the peer holds state, then CLOSED. */
-  abort(_now: number): void {
+  abort(now: number): void {
+    this.now = now;
     switch (this.state) {
       case TcpState.SYN_RECEIVED:
       case TcpState.ESTABLISHED:
@@ -366,6 +376,7 @@ export class Connection implements Endpoints {
   // Segment arrival (RFC 9293 §3.10.7), in the RFC's order.
 
   onSegment(seg: Segment, now: number): void {
+    this.now = now;
     this.stats.segmentsIn++;
     this.dropped = null;
     this.lastRecv = now;
@@ -827,24 +838,29 @@ export class Connection implements Endpoints {
 
   /** Run every timer whose deadline has passed. */
   onTimer(now: number): void {
+    this.now = now;
     const d = this.deadlines;
     if (d[Timer.TIME_WAIT]! <= now) {
       // RFC 9293 §3.10.8 "Time-Wait Timeout": delete the TCB, enter CLOSED.
       d[Timer.TIME_WAIT] = Infinity;
+      this.fired(Timer.TIME_WAIT);
       return this.enterClosed();
     }
     if (d[Timer.CONNECT]! <= now) {
       d[Timer.CONNECT] = Infinity;
+      this.fired(Timer.CONNECT);
       if (this.state === TcpState.SYN_SENT || this.state === TcpState.SYN_RECEIVED) return this.timeout();
     }
     if (d[Timer.FIN_WAIT_2]! <= now) {
       d[Timer.FIN_WAIT_2] = Infinity;
+      this.fired(Timer.FIN_WAIT_2);
       if (this.state === TcpState.FIN_WAIT_2) return this.enterClosed();
     }
     if (d[Timer.RETRANSMIT]! <= now) this.onRetransmitTimeout(now);
     if (this.isClosed) return;
     if (d[Timer.DELAYED_ACK]! <= now) {
       d[Timer.DELAYED_ACK] = Infinity;
+      this.fired(Timer.DELAYED_ACK);
       this.ackNow = true;
     }
     if (d[Timer.PERSIST]! <= now) this.onPersistTimeout(now);
@@ -854,6 +870,7 @@ export class Connection implements Endpoints {
   /** RFC 6298 §5.4–5.7. */
   private onRetransmitTimeout(now: number): void {
     this.deadlines[Timer.RETRANSMIT] = Infinity;
+    this.fired(Timer.RETRANSMIT);
     if (this.sndUna === this.sndNxt && !this.synPending) return;
     const limit = this.state === TcpState.SYN_SENT ? this.config.synRetries : this.state === TcpState.SYN_RECEIVED ? this.config.synAckRetries : this.config.maxRetries;
     // A zero window is not a dead peer: while it keeps answering our probes, retransmissions
@@ -889,6 +906,7 @@ export class Connection implements Endpoints {
    */
   private onPersistTimeout(_now: number): void {
     this.deadlines[Timer.PERSIST] = Infinity;
+    this.fired(Timer.PERSIST);
     // The probe is one byte of new data; from then on the retransmission timer repeats
     // it with backoff, and does not count toward the retry limit while the peer keeps
     // answering (see onRetransmitTimeout).
@@ -898,6 +916,7 @@ export class Connection implements Endpoints {
   /** RFC 1122 §4.2.3.6: a keepalive is a segment with SEG.SEQ = SND.NXT − 1 and no data. */
   private onKeepaliveTimeout(now: number): void {
     this.deadlines[Timer.KEEPALIVE] = Infinity;
+    this.fired(Timer.KEEPALIVE);
     if (!this.keepAlive || !isSynchronized(this.state)) return;
     if (this.keepaliveSent >= this.config.keepaliveProbes) return this.timeout();
     this.keepaliveSent++;
@@ -945,6 +964,7 @@ export class Connection implements Endpoints {
    * send now. Call repeatedly until false after any input.
    */
   pollSegment(out: SegmentOut, now: number): boolean {
+    this.now = now;
     out.reset();
     if (this.rstPending) {
       this.rstPending = false;
@@ -1128,7 +1148,13 @@ export class Connection implements Endpoints {
   }
 
   private setState(s: TcpState): void {
+    const from = this.state;
     this.state = s;
+    if (this.tracer !== null && from !== s) this.tracer.stateChange(this, from, s, this.now);
+  }
+
+  private fired(t: Timer): void {
+    if (this.tracer !== null) this.tracer.timerFired(this, t, this.now);
   }
 
   private establish(now: number): void {

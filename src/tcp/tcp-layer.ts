@@ -21,6 +21,7 @@ import { seqAdd, seqGt } from './seq';
 import { TcpState } from './state';
 import { TimerQueue } from './timer-queue';
 import { TimeWaitAction, TimeWaitRecord, timeWaitInput } from './time-wait';
+import type { TcpTracer } from './tracer';
 
 /** Whoever holds a connection (a Socket): told when it has events to poll. */
 export interface ConnectionOwner {
@@ -62,8 +63,11 @@ export class TcpLayer implements Transport {
   private readonly cc: CongestionControlFactory;
   private readonly random: () => number;
   private connectionCount = 0;
+  /** The time of the call being handled (for trace events from helpers without `now`). */
+  private lastNow = 0;
   /** Called once per turn when any connection changed, for observers (the status page). */
   onChange: (() => void) | null = null;
+  private tracerHook: TcpTracer | null = null;
 
   constructor(private readonly ip: IpLayer, private readonly counters: Counters, opts: TcpLayerOptions) {
     this.config = { ...defaultTcpConfig(ip.output.mtu), ...opts.config };
@@ -71,6 +75,16 @@ export class TcpLayer implements Transport {
     this.cc = opts.congestionControl ?? newReno;
     this.random = opts.random ?? Math.random;
     ip.register(IpProtocol.TCP, (src, dst, buf, off, len, now) => this.input(src, dst, buf, off, len, now));
+  }
+
+  /** The trace hook for this layer and every connection in it (null: off). */
+  get tracer(): TcpTracer | null {
+    return this.tracerHook;
+  }
+
+  set tracer(t: TcpTracer | null) {
+    this.tracerHook = t;
+    for (const c of this.connections()) c.tracer = t;
   }
 
   get address(): number {
@@ -167,6 +181,7 @@ export class TcpLayer implements Transport {
   }
 
   private insert(c: Connection): void {
+    c.tracer = this.tracerHook;
     const key = demuxKey(c.remoteAddr, c.remotePort, c.localPort);
     c.demuxNext = this.table.get(key) ?? null;
     this.table.set(key, c);
@@ -232,6 +247,7 @@ export class TcpLayer implements Transport {
 
   /** A TCP segment addressed to us: `off`/`len` locate the TCP header and data. */
   input(src: number, dst: number, buf: Buffer, off: number, len: number, now: number): void {
+    this.lastNow = now;
     const c = this.counters;
     c.tcpIn++;
     if (len < TCP_MIN_HEADER_LEN) return c.drop(DropReason.TCP_TRUNCATED);
@@ -257,6 +273,7 @@ export class TcpLayer implements Transport {
     seg.payloadLen = len - hlen;
 
     const conn = this.lookup(src, srcPort, dstPort);
+    if (this.tracerHook !== null) this.tracerHook.segmentIn(conn, src, srcPort, dstPort, seg, now);
     if (conn !== null) {
       conn.onSegment(seg, now);
       if (conn.dropped !== null) c.drop(conn.dropped === 'bad_ack' ? DropReason.TCP_BAD_ACK : DropReason.TCP_NOT_ACCEPTABLE);
@@ -327,6 +344,7 @@ export class TcpLayer implements Transport {
   // Output and events
 
   flush(now: number): void {
+    this.lastNow = now;
     const dirty = this.dirty;
     // Owners may make more connections dirty while we deliver events; they are appended
     // and handled in this same pass (bounded, so a misbehaving owner cannot spin us).
@@ -414,6 +432,7 @@ export class TcpLayer implements Transport {
     this.counters.tcpOut++;
     if (out.flags & TcpFlag.RST) this.counters.tcpRstOut++;
     if (out.retransmit) this.counters.tcpRetransmits++;
+    if (this.tracerHook !== null) this.tracerHook.segmentOut(c, c.remoteAddr, c.remotePort, c.localPort, out, this.lastNow);
   }
 
   /** A bare control segment (RST, or the ACK of a TIME-WAIT record) with no connection behind it. */
@@ -426,6 +445,14 @@ export class TcpLayer implements Transport {
     ipOut.end(IpProtocol.TCP, dst, TCP_MIN_HEADER_LEN, true);
     this.counters.tcpOut++;
     if (flags & TcpFlag.RST) this.counters.tcpRstOut++;
+    if (this.tracerHook !== null) {
+      const out = this.out;
+      out.reset();
+      out.seq = seq >>> 0;
+      out.ack = ack >>> 0;
+      out.flags = flags;
+      this.tracerHook.segmentOut(null, dst, dstPort, srcPort, out, this.lastNow);
+    }
   }
 
   // ---------------------------------------------------------------------------------
