@@ -37,7 +37,7 @@ export const DropReason = {
   TCP_NOT_ACCEPTABLE: 'tcp_not_acceptable',
   TCP_BAD_ACK: 'tcp_bad_ack',
   TCP_LISTEN_OVERFLOW: 'tcp_listen_overflow',
-  TCP_STALE: 'tcp_stale',
+  TCP_PAWS: 'tcp_paws',
   // link output
   LINK_TX_DROPPED: 'link_tx_dropped',
 } as const;

@@ -31,6 +31,10 @@ export interface TcpConfig {
   initialWindow: number;
   /** Offer window scaling (RFC 7323 §2). */
   windowScaling: boolean;
+  /** Offer timestamps: RTT measurement and PAWS (RFC 7323 §3–5). */
+  timestamps: boolean;
+  /** Offer selective acknowledgments (RFC 2018) and SACK-based loss recovery (RFC 6675). */
+  sack: boolean;
   /** An orphaned connection (closed by the application) waits this long in FIN-WAIT-2: 60 s, Linux's tcp_fin_timeout. */
   finWait2Timeout: number;
   /** Keepalive idle time, probe interval and probe count: 2 h, 75 s, 9 (RFC 1122 §4.2.3.6; Linux's defaults). */
@@ -55,6 +59,8 @@ export function defaultTcpConfig(mtu = 1500): TcpConfig {
     delayedAck: 40,
     initialWindow: 10,
     windowScaling: true,
+    timestamps: true,
+    sack: true,
     finWait2Timeout: 60_000,
     keepaliveIdle: 7_200_000,
     keepaliveInterval: 75_000,

@@ -10,16 +10,15 @@ export interface CongestionControl {
   readonly cwnd: number;
   /** Slow-start threshold (RFC 5681 §2 "ssthresh"). */
   readonly ssthresh: number;
-  /** New data was acknowledged outside recovery. `flight` is what was outstanding before it. */
+  /** New data was acknowledged outside loss recovery. `flight` is what was outstanding before it. */
   onAck(acked: number, flight: number, now: number): void;
-  /** Third duplicate ACK: fast retransmit and enter fast recovery. */
-  onEnterRecovery(flight: number, now: number): void;
-  /** Another duplicate ACK during fast recovery. */
-  onDupAckInRecovery(): void;
-  /** A partial acknowledgment during fast recovery (RFC 6582 §3.2 step 5). */
-  onPartialAck(acked: number): void;
-  /** A full acknowledgment ends fast recovery (RFC 6582 §3.2 step 6). */
-  onExitRecovery(flight: number): void;
+  /**
+   * Loss detected by duplicate ACKs or SACK: fast retransmit begins. Set ssthresh and
+   * cwnd for the recovery (the connection adds NewReno's temporary inflation itself).
+   */
+  onCongestionEvent(flight: number, now: number): void;
+  /** Loss recovery ended with a full acknowledgment. */
+  onRecoveryEnd(now: number): void;
   /** The retransmission timer expired. */
   onTimeout(flight: number): void;
 }
@@ -54,25 +53,17 @@ export class NewReno implements CongestionControl {
     }
   }
 
-  onEnterRecovery(flight: number): void {
-    // RFC 5681 §3.2 step 2 (eq. 4) and step 3.
+  onCongestionEvent(flight: number): void {
+    // RFC 5681 §3.2 step 2 (eq. 4); RFC 6675 §5 step 4.2 sets cwnd = ssthresh. NewReno's
+    // "+ 3 × SMSS" inflation (RFC 5681 §3.2 step 3) is the connection's to add.
     this.ssthresh = Math.max(flight / 2, 2 * this.mss) | 0;
-    this.cwnd = this.ssthresh + 3 * this.mss;
+    this.cwnd = this.ssthresh;
+    this.acc = 0;
   }
 
-  onDupAckInRecovery(): void {
-    // RFC 5681 §3.2 step 4: inflate by one SMSS per additional duplicate ACK.
-    this.cwnd += this.mss;
-  }
-
-  onPartialAck(acked: number): void {
-    // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, add back one SMSS if that was at least one.
-    this.cwnd = Math.max(this.cwnd - acked + (acked >= this.mss ? this.mss : 0), this.mss);
-  }
-
-  onExitRecovery(flight: number): void {
-    // RFC 6582 §3.2 step 6, option 1: cwnd = min(ssthresh, FlightSize + SMSS).
-    this.cwnd = Math.min(this.ssthresh, Math.max(flight, 0) + this.mss);
+  onRecoveryEnd(): void {
+    // RFC 6582 §3.2 step 6 and RFC 6675 §5: cwnd = ssthresh after the full acknowledgment.
+    this.cwnd = this.ssthresh;
     this.acc = 0;
   }
 

@@ -15,11 +15,13 @@
  * (tcp-layer.ts) does that for all connections at once.
  */
 import { TcpFlag } from '../wire/tcp';
+import { TcpOptions, tcpOptionsLength } from '../wire/tcp-options';
 import { TcpConfig } from './config';
 import { CongestionControl, CongestionControlFactory, newReno } from './congestion';
 import { RecvBuffer } from './recv-buffer';
 import { RttEstimator } from './rtt';
 import { Segment, SegmentOut } from './segment';
+import { SackScoreboard } from './sack-scoreboard';
 import { SendBuffer } from './send-buffer';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt, seqMax, seqMin } from './seq';
 import { TcpState, isSynchronized } from './state';
@@ -56,6 +58,12 @@ const TIMER_COUNT = 7;
 const DEFAULT_SEND_MSS = 536;
 /** RFC 7323 §2.3: the largest shift. */
 const MAX_WINDOW_SHIFT = 14;
+/** RFC 7323 §3.2 / RFC 6691: NOP, NOP, Timestamps = 12 bytes on every segment. */
+const TS_OPTION_SPACE = 12;
+/** RFC 5681 §3.2 / RFC 6675 §2: DupThresh. */
+const DUP_THRESH = 3;
+/** RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness. */
+const PAWS_IDLE_LIMIT = 24 * 24 * 3600 * 1000;
 /** Persist-timer bounds: Linux's TCP_RESOURCE_PROBE_INTERVAL-like floor and TCP_RTO_MAX ceiling. */
 const PERSIST_MIN = 200;
 
@@ -92,6 +100,11 @@ export class Connection implements Endpoints {
   maxSndWnd = 0;
   /** The MSS we send with (RFC 9293 §3.7.1 "Eff.snd.MSS"). */
   sndMss = DEFAULT_SEND_MSS;
+  /**
+   * Data bytes in a full-sized segment: the send MSS less the options every segment
+   * carries (RFC 6691 §2: timestamps take 12 bytes of it). Congestion control counts in it.
+   */
+  effMss = DEFAULT_SEND_MSS;
   /** RFC 7323 §2.2 shift counts: Snd.Wind.Shift and Rcv.Wind.Shift. */
   sndShift = 0;
   rcvShift = 0;
@@ -130,6 +143,21 @@ export class Connection implements Endpoints {
 
   /** Both SYNs carried the window-scale option (RFC 7323 §2.2). */
   scalingAgreed = false;
+  /** Both SYNs carried timestamps (RFC 7323 §3.2): every segment carries them from then on. */
+  tsOk = false;
+  /** Both SYNs carried SACK-permitted (RFC 2018 §2). */
+  sackOk = false;
+  /** The sender's SACK scoreboard (RFC 6675 §3). */
+  readonly scoreboard = new SackScoreboard();
+  /** RFC 7323 §4.3: TS.Recent, when it was set, and Last.ACK.sent. */
+  private tsRecent = 0;
+  private tsRecentAt = 0;
+  private lastAckSent = 0;
+  /** RFC 6675 §2 HighRxt: the highest sequence number retransmitted in this recovery. */
+  private highRxt = 0;
+  /** NewReno's temporary window inflation during fast recovery (RFC 5681 §3.2 steps 3–5). */
+  private inflation = 0;
+  private readonly hole = { start: 0, end: 0 };
   /** The application has shut down its sending side: a FIN follows the buffered data. */
   private finQueued = false;
   /** Our FIN has been sent, with sequence number `finSeq`. */
@@ -141,6 +169,11 @@ export class Connection implements Endpoints {
   private keepalivePending = false;
   private synPending = false;
   private ackNow = false;
+  /**
+   * RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment, even when a
+   * batch brings several (the sender counts them to detect loss).
+   */
+  private dupAcksOwed = 0;
   private unackedSegments = 0;
   /** Sequence-space range to retransmit, [rtxNext, rtxEnd); empty when equal. */
   private rtxNext = 0;
@@ -239,8 +272,52 @@ export class Connection implements Endpoints {
       this.sndShift = 0;
       this.rcvShift = 0;
     }
-    this.cc = this.ccFactory(this.sndMss, this.config.initialWindow);
+    // RFC 7323 §3.2 and RFC 2018 §2: in force only when both SYNs carry them.
+    this.tsOk = this.config.timestamps && o.hasTimestamps;
+    if (this.tsOk) {
+      this.tsRecent = o.tsVal;
+      this.tsRecentAt = this.now;
+    }
+    this.sackOk = this.config.sack && o.sackPermitted;
+    this.effMss = this.sndMss - (this.tsOk ? TS_OPTION_SPACE : 0);
+    this.cc = this.ccFactory(this.effMss, this.config.initialWindow);
   }
+
+  /**
+   * Our timestamp clock: milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s per tick) plus a
+   * per-connection offset, so timestamps reveal nothing across connections (RFC 7323
+   * §7.1). The ISS is already a keyed hash of the 4-tuple.
+   */
+  private tsNow(now: number): number {
+    return (Math.floor(now) + this.iss) >>> 0;
+  }
+
+  /** Timestamps and SACK blocks for a segment other than a SYN. */
+  private addOptions(o: TcpOptions, now: number): void {
+    if (this.tsOk) {
+      o.hasTimestamps = true;
+      o.tsVal = this.tsNow(now);
+      o.tsEcr = this.tsRecent;
+    }
+    // RFC 2018 §4: when holding out-of-order data, report it; the first block holds the
+    // most recently received segment, the rest repeat other ranges.
+    if (this.sackOk && this.recvBuf.outOfOrderBytes > 0) {
+      const ranges = this.sackRanges;
+      const base = this.rcvNxt;
+      if (this.recvBuf.mostRecentRange(ranges)) {
+        const first0 = ranges[0]!;
+        const first1 = ranges[1]!;
+        o.addSackBlock(seqAdd(base, first0), seqAdd(base, first1));
+        const n = this.recvBuf.oooRanges(ranges);
+        for (let i = n - 1; i >= 0; i--) {
+          if (ranges[2 * i] === first0) continue;
+          if (!o.addSackBlock(seqAdd(base, ranges[2 * i]!), seqAdd(base, ranges[2 * i + 1]!))) break;
+        }
+      }
+    }
+  }
+
+  private readonly sackRanges = new Uint32Array(2 * 32);
 
   // ---------------------------------------------------------------------------------
   // User calls (RFC 9293 §3.10.2 SEND, §3.10.3 RECEIVE, §3.10.4 CLOSE, §3.10.5 ABORT)
@@ -428,7 +505,7 @@ export class Connection implements Endpoints {
     this.takeSynOptions(seg);
     if (ack) {
       this.sndUna = seg.ack; // our SYN is acknowledged
-      this.rttSampleFromAck(seg.ack, now);
+      this.rttSampleFromAck(seg, seg.ack, now);
     }
     if (seqGt(this.sndUna, this.iss)) {
       // "enter ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>".
@@ -471,6 +548,22 @@ export class Connection implements Endpoints {
       return;
     }
 
+    // RFC 7323 §5.3 R1 (PAWS), before the sequence number check: a segment whose timestamp
+    // is older than TS.Recent is an old duplicate. RSTs are exempt.
+    if (this.tsOk && !rst) {
+      const o = seg.options;
+      if (!o.hasTimestamps) {
+        // RFC 7323 §3.2: once negotiated, a non-RST segment without timestamps SHOULD be dropped.
+        this.dropped = 'paws';
+        return;
+      }
+      if (seqLt(o.tsVal, this.tsRecent) && now - this.tsRecentAt < PAWS_IDLE_LIMIT) {
+        this.ackNow = true;
+        this.dropped = 'paws';
+        return;
+      }
+    }
+
     // First, check the sequence number (the four cases of the acceptability test).
     const segLen = seg.len;
     const rcvWnd = this.rcvWnd;
@@ -490,6 +583,11 @@ export class Connection implements Endpoints {
       if (!rst) this.ackNow = true;
       this.dropped = 'not_acceptable';
       return;
+    }
+    // RFC 7323 §4.3 (2): remember the timestamp of a segment that covers Last.ACK.sent.
+    if (this.tsOk && seg.options.hasTimestamps && seqGeq(seg.options.tsVal, this.tsRecent) && seqLeq(seg.seq, this.lastAckSent)) {
+      this.tsRecent = seg.options.tsVal;
+      this.tsRecentAt = now;
     }
 
     // Second, check the RST bit (RFC 5961 §3.2): reset only on an exact match of RCV.NXT;
@@ -531,7 +629,7 @@ export class Connection implements Endpoints {
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
       this.sndWl1 = seg.seq;
       this.sndWl2 = seg.ack;
-      this.rttSampleFromAck(seg.ack, now);
+      this.rttSampleFromAck(seg, seg.ack, now);
       this.sndUna = seg.ack;
       this.establish(now);
       if (this.finQueued) this.setState(TcpState.FIN_WAIT_1);
@@ -552,7 +650,7 @@ export class Connection implements Endpoints {
   }
 
   /** Why the last segment was dropped, for the TCP layer's counters; null if it was not. */
-  dropped: 'not_acceptable' | 'bad_ack' | null = null;
+  dropped: 'not_acceptable' | 'bad_ack' | 'paws' | null = null;
 
   /** RFC 9293 §3.10.7.4 second check, per state. */
   private onReset(): void {
@@ -604,14 +702,22 @@ export class Connection implements Endpoints {
     }
 
     const flight = seqDiff(this.sndNxt, this.sndUna);
+    // RFC 6675 §5: record the SACK blocks on the scoreboard.
+    let newlySacked = 0;
+    if (this.sackOk) {
+      const o = seg.options;
+      for (let i = 0; i < o.sackCount; i++) newlySacked += this.scoreboard.add(o.sackBlocks[2 * i]!, o.sackBlocks[2 * i + 1]!, seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndNxt);
+    }
     if (seqGt(ack, this.sndUna)) {
       // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what
       // is acknowledged from the retransmission queue.
       const acked = seqDiff(ack, this.sndUna);
-      this.rttSampleFromAck(ack, now);
+      this.rttSampleFromAck(seg, ack, now);
       this.consumeAcked(ack);
+      this.scoreboard.advance(ack);
       this.onNewAck(acked, flight, ack, now);
-    } else if (ack === this.sndUna && this.isDuplicateAck(seg, flight)) {
+    } else if (ack === this.sndUna && flight > 0 && (this.isDuplicateAck(seg, flight) || newlySacked > 0)) {
+      // RFC 6675 §2: an ACK that SACKs new data counts as a duplicate too.
       this.onDuplicateAck(flight, now);
     }
 
@@ -662,23 +768,27 @@ export class Connection implements Endpoints {
   private onNewAck(acked: number, flight: number, ack: number, now: number): void {
     this.retries = 0;
     this.dupAcks = 0;
-    const cc = this.cc;
     if (this.inRecovery) {
       if (seqGeq(ack, this.recover)) {
-        // RFC 6582 §3.2 step 6: full acknowledgment, recovery ends.
+        // RFC 6582 §3.2 step 6 / RFC 6675 §5: a full acknowledgment ends recovery.
         this.inRecovery = false;
-        cc.onExitRecovery(seqDiff(this.sndNxt, this.sndUna));
-      } else {
-        // RFC 6582 §3.2 step 5: partial acknowledgment — retransmit the first unacknowledged segment.
-        cc.onPartialAck(acked);
+        this.inflation = 0;
+        this.cc.onRecoveryEnd(now);
+      } else if (!this.sackOk) {
+        // RFC 6582 §3.2 step 5: a partial acknowledgment retransmits the first
+        // unacknowledged segment and deflates the window by the amount acknowledged,
+        // adding back one SMSS if that was at least one.
+        this.inflation += (acked >= this.effMss ? this.effMss : 0) - acked;
         this.retransmitFirst();
       }
+      // With SACK (RFC 6675 §5 step C), the scoreboard says what to send next.
     } else {
-      cc.onAck(acked, flight, now);
+      this.cc.onAck(acked, flight, now);
     }
     // The retransmission range cannot start below SND.UNA.
     if (seqLt(this.rtxNext, this.sndUna)) this.rtxNext = this.sndUna;
     if (seqLt(this.rtxEnd, this.rtxNext)) this.rtxEnd = this.rtxNext;
+    if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
     // RFC 6298 §5.2: all outstanding data acknowledged → turn off the timer; §5.3 new data
     // acknowledged → restart it.
     if (this.sndUna === this.sndNxt) this.stopTimer(Timer.RETRANSMIT);
@@ -688,25 +798,55 @@ export class Connection implements Endpoints {
 
   private onDuplicateAck(flight: number, now: number): void {
     this.dupAcks++;
-    const cc = this.cc;
     if (this.inRecovery) {
-      cc.onDupAckInRecovery();
+      // RFC 5681 §3.2 step 4: NewReno inflates by one SMSS per further duplicate ACK;
+      // with SACK the pipe estimate already accounts for what left the network.
+      if (!this.sackOk) this.inflation += this.effMss;
       return;
     }
-    // RFC 5681 §3.2 step 2 with RFC 6582 §3.2 step 2: the third duplicate ACK starts fast
-    // retransmit unless it only covers data sent before the last recovery began.
-    if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
+    // RFC 5681 §3.2 step 2 / RFC 6675 §5 step C: DupThresh duplicate ACKs, or a SACK
+    // scoreboard that shows the first segment lost, start fast retransmit — unless the
+    // ACK only covers data sent before the last recovery began (RFC 6582 §3.2 step 2).
+    const lost = this.sackOk && this.scoreboard.sackedAbove(this.sndUna) > (DUP_THRESH - 1) * this.effMss;
+    if ((this.dupAcks >= DUP_THRESH || lost) && seqGeq(this.sndUna, this.recover)) {
       this.inRecovery = true;
       this.recover = this.sndNxt;
-      cc.onEnterRecovery(flight, now);
+      this.highRxt = this.sndUna;
+      this.cc.onCongestionEvent(flight, now);
+      // RFC 5681 §3.2 step 3: NewReno's inflation by the three segments that left.
+      this.inflation = this.sackOk ? 0 : DUP_THRESH * this.effMss;
       this.retransmitFirst();
     }
+  }
+
+  /**
+   * RFC 6675 §4 NextSeg rule 1: the first unSACKed byte above HighRxt that IsLost; fills
+   * `this.hole`.
+   */
+  private nextLostHole(): boolean {
+    const sb = this.scoreboard;
+    const edge = sb.lossEdge(this.effMss, DUP_THRESH, this.sndUna);
+    return sb.nextHole(seqMax(this.highRxt, this.sndUna), edge, this.hole);
+  }
+
+  /**
+   * RFC 6675 §4 SetPipe: bytes still in the network — outstanding, less what is SACKed,
+   * less what is lost and not yet retransmitted.
+   */
+  private pipe(): number {
+    const sb = this.scoreboard;
+    const outstanding = seqDiff(this.sndNxt, this.sndUna) - sb.sacked;
+    const edge = sb.lossEdge(this.effMss, DUP_THRESH, this.sndUna);
+    return outstanding - sb.holesBetween(seqMax(this.highRxt, this.sndUna), edge);
   }
 
   /** Queue the first unacknowledged segment for retransmission. */
   private retransmitFirst(): void {
     this.rtxNext = this.sndUna;
-    this.rtxEnd = seqAdd(this.sndUna, Math.min(this.sndMss, seqDiff(this.sndNxt, this.sndUna)));
+    let end = seqAdd(this.sndUna, Math.min(this.effMss, seqDiff(this.sndNxt, this.sndUna)));
+    if (this.sackOk && this.scoreboard.nextHole(this.sndUna, end, this.hole)) end = this.hole.end;
+    this.rtxEnd = end;
+    if (seqGt(end, this.highRxt)) this.highRxt = end;
     this.rttTiming = false; // RFC 6298 §3 (Karn)
   }
 
@@ -724,8 +864,18 @@ export class Connection implements Endpoints {
     return this.finSent && seqGt(this.sndUna, this.finSeq);
   }
 
-  /** RFC 6298 §2 samples, from the one timed segment (Karn's rule: never a retransmission). */
-  private rttSampleFromAck(ack: number, now: number): void {
+  /**
+   * RFC 6298 §2 samples: with timestamps, from the echoed timestamp of an ACK that
+   * advances SND.UNA (RFC 7323 §4.2, valid even for retransmissions); otherwise from the
+   * one timed segment (RFC 6298 §3, Karn's rule: never a retransmission).
+   */
+  private rttSampleFromAck(seg: Segment, ack: number, now: number): void {
+    if (this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
+      const rtt = seqDiff(this.tsNow(now), seg.options.tsEcr);
+      if (rtt >= 0) this.rtt.sample(rtt);
+      this.rttTiming = false;
+      return;
+    }
     if (this.rttTiming && seqGeq(ack, this.rttSeq)) {
       this.rtt.sample(now - this.rttStart);
       this.rttTiming = false;
@@ -762,6 +912,7 @@ export class Connection implements Endpoints {
     const hadGap = this.recvBuf.outOfOrderBytes > 0;
     const advanced = this.recvBuf.write(rel, seg.buf, off, len);
     if (advanced > 0) {
+      this.dupAcksOwed = 0;
       this.rcvNxt = seqAdd(this.rcvNxt, advanced);
       this.stats.bytesIn += advanced;
       this.events |= ConnEvent.READABLE;
@@ -770,6 +921,7 @@ export class Connection implements Endpoints {
         this.processFin(this.rcvNxt, now);
       }
     }
+    if (rel > 0 && advanced === 0) this.dupAcksOwed++;
     if (rel > 0 || hadGap || advanced === 0) {
       // RFC 5681 §4.2: an out-of-order segment, or one that fills a gap, is acknowledged at
       // once; so is one we could not store (the window we offered is full).
@@ -890,6 +1042,10 @@ export class Connection implements Endpoints {
     } else {
       this.cc.onTimeout(seqDiff(this.sndNxt, this.sndUna));
       this.inRecovery = false;
+      this.inflation = 0;
+      // RFC 2018 §8: after a timeout the receiver may have reneged; start the scoreboard over.
+      this.scoreboard.clear();
+      this.highRxt = this.sndUna;
       this.recover = this.sndNxt; // RFC 6582 §3.2 step 4 after a timeout
       this.dupAcks = 0;
       this.rtxNext = this.sndUna;
@@ -1002,10 +1158,18 @@ export class Connection implements Endpoints {
     out.seq = this.iss;
     out.ack = flags & TcpFlag.ACK ? this.rcvNxt : 0;
     out.flags = flags;
-    out.mss = this.config.mss;
-    // RFC 7323 §2.2: a SYN offers window scaling; a SYN,ACK only answers an offer.
-    const offerScale = flags & TcpFlag.ACK ? this.scalingAgreed : this.config.windowScaling;
-    out.windowScale = offerScale ? this.rcvShift : -1;
+    // A SYN offers MSS, window scaling (RFC 7323 §2.2), SACK (RFC 2018 §2) and timestamps
+    // (RFC 7323 §3.2); a SYN,ACK answers only the offers the peer's SYN made.
+    const answer = (flags & TcpFlag.ACK) !== 0;
+    const o = out.options;
+    o.mss = this.config.mss;
+    if (answer ? this.scalingAgreed : this.config.windowScaling) o.windowScale = this.rcvShift;
+    if (answer ? this.sackOk : this.config.sack) o.sackPermitted = true;
+    if (answer ? this.tsOk : this.config.timestamps) {
+      o.hasTimestamps = true;
+      o.tsVal = this.tsNow(now);
+      o.tsEcr = answer ? this.tsRecent : 0;
+    }
     out.window = this.windowToAdvertise(true);
     out.retransmit = this.sndNxt !== this.iss || this.retries > 0;
     this.sndNxt = seqAdd(this.iss, 1);
@@ -1019,26 +1183,42 @@ export class Connection implements Endpoints {
   }
 
   private fillData(out: SegmentOut, now: number): boolean {
-    const mss = this.sndMss;
-    const retransmitting = seqLt(this.rtxNext, this.rtxEnd);
-    const seq = retransmitting ? this.rtxNext : this.sndNxt;
+    // Options first: timestamps and SACK blocks take room from the data (RFC 6691 §2).
+    this.addOptions(out.options, now);
+    const mss = this.sndMss - tcpOptionsLength(out.options, false);
+    // (Equal to effMss unless SACK blocks ride along.)
     // Sequence number after the last data byte; a queued FIN takes that number.
     const dataEnd = seqAdd(this.sndUna, this.sendBuf.length);
-    const available = Math.max(0, seqDiff(seqMin(retransmitting ? this.rtxEnd : dataEnd, dataEnd), seq));
+    const sackRecovery = this.inRecovery && this.sackOk;
+    const pipe = sackRecovery ? this.pipe() : seqDiff(this.sndNxt, this.sndUna);
+    const cwnd = this.cc.cwnd + this.inflation;
 
-    // How much may go: the peer's window (RFC 9293 §3.8.6.2.1) and the congestion window
-    // (RFC 5681 §3.1) less what is in the network. After a timeout everything from
-    // rtxNext on is presumed lost, so only [SND.UNA, rtxNext) counts as in flight; in fast
-    // recovery the one lost segment goes regardless (RFC 5681 §3.2 step 2).
-    const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    // What to send: a queued retransmission (fast retransmit, NewReno partial ACK, or
+    // go-back-N after a timeout); else, in SACK recovery, the next lost hole (RFC 6675 §4
+    // NextSeg rule 1); else new data.
+    let retransmitting = seqLt(this.rtxNext, this.rtxEnd);
+    let seq = retransmitting ? this.rtxNext : this.sndNxt;
+    let upTo = retransmitting ? seqMin(this.rtxEnd, dataEnd) : dataEnd;
     let room: number;
     if (retransmitting) {
-      room = this.inRecovery ? mss : this.cc.cwnd - seqDiff(this.rtxNext, this.sndUna);
+      // In fast recovery the lost segment goes regardless (RFC 5681 §3.2 step 2); after a
+      // timeout, everything from rtxNext on is presumed lost, so only [SND.UNA, rtxNext)
+      // counts as in flight.
+      room = this.inRecovery ? mss : cwnd - seqDiff(this.rtxNext, this.sndUna);
+    } else if (sackRecovery && cwnd - pipe >= mss && this.nextLostHole()) {
+      retransmitting = true;
+      seq = this.hole.start;
+      upTo = seqMin(this.hole.end, dataEnd);
+      room = mss;
     } else {
-      room = Math.min(wndRoom, this.cc.cwnd - seqDiff(this.sndNxt, this.sndUna));
+      room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd - pipe);
     }
+    const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
+    const available = Math.max(0, seqDiff(upTo, seq));
     let len = Math.max(0, Math.min(mss, available, room));
-    const wantFin = this.finQueued && seqAdd(seq, len) === dataEnd && (retransmitting ? seqGt(this.rtxEnd, dataEnd) : !this.finSent);
+    // The FIN follows the last data byte: sent once, and again with a retransmission that
+    // reaches the end of the data.
+    const wantFin = this.finQueued && seqAdd(seq, len) === dataEnd && (retransmitting ? this.finSent : !this.finSent);
 
     if (this.probePending) {
       // Zero-window probe: one byte beyond the window (RFC 9293 §3.8.6.1).
@@ -1086,7 +1266,8 @@ export class Connection implements Endpoints {
       this.finSeq = dataEnd;
     }
     if (retransmitting) {
-      this.rtxNext = next;
+      if (seqLt(this.rtxNext, this.rtxEnd) && seq === this.rtxNext) this.rtxNext = next;
+      if (seqGt(next, this.highRxt)) this.highRxt = next;
     } else {
       this.sndNxt = next;
       if (!this.rttTiming && len > 0) {
@@ -1101,11 +1282,12 @@ export class Connection implements Endpoints {
   }
 
   private fillAckOnly(out: SegmentOut, now: number): boolean {
-    if (!this.ackNow) return false;
+    if (!this.ackNow && this.dupAcksOwed === 0) return false;
     out.seq = this.sndNxt;
     out.ack = this.rcvNxt;
     out.flags = TcpFlag.ACK;
     out.window = this.windowToAdvertise(false);
+    this.addOptions(out.options, now);
     return this.emitted(out);
   }
 
@@ -1114,7 +1296,9 @@ export class Connection implements Endpoints {
     this.stats.segmentsOut++;
     if (out.retransmit) this.stats.retransmits++;
     if (out.flags & TcpFlag.ACK) {
+      this.lastAckSent = out.ack;
       this.ackNow = false;
+      if (this.dupAcksOwed > 0 && out.dataLen === 0 && (out.flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0) this.dupAcksOwed--;
       this.unackedSegments = 0;
       this.deadlines[Timer.DELAYED_ACK] = Infinity;
     }
@@ -1186,6 +1370,7 @@ export class Connection implements Endpoints {
     this.deadlines.fill(Infinity);
     this.synPending = false;
     this.ackNow = false;
+    this.dupAcksOwed = 0;
     if (!wasTimeWait) this.events |= ConnEvent.CLOSED;
   }
 

@@ -41,23 +41,30 @@ export class SegmentOut {
   ack = 0;
   flags = 0;
   window = 0;
-  /** MSS option to send (SYN only), or -1. */
-  mss = -1;
-  /** Window-scale option to send (SYN only), or -1. */
-  windowScale = -1;
+  /** Options to send: MSS, window scale, SACK-permitted in a SYN; timestamps and SACK blocks on any segment. */
+  readonly options = new TcpOptions();
   /** Data: `dataLen` bytes starting `dataFrom` bytes after the first unacknowledged data byte. */
   dataFrom = 0;
   dataLen = 0;
   /** This segment repeats sequence space already sent. */
   retransmit = false;
 
+  /** MSS option to send (SYN only), or -1. */
+  get mss(): number {
+    return this.options.mss;
+  }
+
+  /** Window-scale option to send (SYN only), or -1. */
+  get windowScale(): number {
+    return this.options.windowScale;
+  }
+
   reset(): void {
     this.seq = 0;
     this.ack = 0;
     this.flags = 0;
     this.window = 0;
-    this.mss = -1;
-    this.windowScale = -1;
+    this.options.reset();
     this.dataFrom = 0;
     this.dataLen = 0;
     this.retransmit = false;

@@ -10,7 +10,7 @@ import { IpLayer } from '../ip/ip-layer';
 import { Transport } from '../stack';
 import { IpProtocol } from '../wire/ipv4';
 import { TCP_MIN_HEADER_LEN, TcpFlag, TcpView, finishTcpChecksum, writeTcpHeader } from '../wire/tcp';
-import { TcpOptions, parseTcpOptions, tcpOptionsLength, writeTcpOptions } from '../wire/tcp-options';
+import { parseTcpOptions, tcpOptionsLength, writeTcpOptions } from '../wire/tcp-options';
 import { TcpConfig, defaultTcpConfig } from './config';
 import { CongestionControlFactory, newReno } from './congestion';
 import { ConnEvent, Connection } from './connection';
@@ -40,6 +40,13 @@ export interface TcpLayerOptions {
   random?: () => number;
 }
 
+/** Counter for each reason a connection drops a segment. */
+const DROP_REASON = {
+  not_acceptable: DropReason.TCP_NOT_ACCEPTABLE,
+  bad_ack: DropReason.TCP_BAD_ACK,
+  paws: DropReason.TCP_PAWS,
+} as const;
+
 /** Demux key: the local address is the stack's one address, so the rest fits in 48 bits. */
 function demuxKey(remoteAddr: number, remotePort: number, localPort: number): number {
   return remoteAddr * 0x10000 + (remotePort ^ localPort);
@@ -58,7 +65,6 @@ export class TcpLayer implements Transport {
   private readonly view = new TcpView();
   private readonly seg = new Segment();
   private readonly out = new SegmentOut();
-  private readonly txOptions = new TcpOptions();
   private readonly isn: IsnGenerator;
   private readonly cc: CongestionControlFactory;
   private readonly random: () => number;
@@ -276,7 +282,7 @@ export class TcpLayer implements Transport {
     if (this.tracerHook !== null) this.tracerHook.segmentIn(conn, src, srcPort, dstPort, seg, now);
     if (conn !== null) {
       conn.onSegment(seg, now);
-      if (conn.dropped !== null) c.drop(conn.dropped === 'bad_ack' ? DropReason.TCP_BAD_ACK : DropReason.TCP_NOT_ACCEPTABLE);
+      if (conn.dropped !== null) c.drop(DROP_REASON[conn.dropped]);
       this.touch(conn);
       return;
     }
@@ -411,20 +417,15 @@ export class TcpLayer implements Transport {
   /** Build the packet for `out` in the link's transmit buffer and send it. */
   private emit(c: Connection, out: SegmentOut): void {
     const syn = (out.flags & TcpFlag.SYN) !== 0;
-    const opts = this.txOptions;
-    opts.reset();
-    if (syn) {
-      opts.mss = out.mss;
-      opts.windowScale = out.windowScale;
-    }
-    const optLen = syn ? tcpOptionsLength(opts, true) : 0;
+    const opts = out.options;
+    const optLen = tcpOptionsLength(opts, syn);
     const hlen = TCP_MIN_HEADER_LEN + optLen;
     const total = hlen + out.dataLen;
     const ipOut = this.ip.output;
     const at = ipOut.begin(total);
     const buf = ipOut.buf;
     writeTcpHeader(buf, at, c.localPort, c.remotePort, out.seq, out.ack, hlen, out.flags, out.window, 0);
-    if (optLen > 0) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, opts, true);
+    if (optLen > 0) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, opts, syn);
     if (out.dataLen > 0) c.sendBuf.copyOut(out.dataFrom, buf, at + hlen, out.dataLen);
     finishTcpChecksum(buf, at, total, this.ip.address, c.remoteAddr);
     // RFC 1191-style DF on every segment: TCP segments fit the MSS and are never fragmented.

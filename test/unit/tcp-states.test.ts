@@ -360,9 +360,10 @@ test('the merged three-way teardown: closing on EOF sends one FIN,ACK', (t) => {
   ca.shutdown(0);
   a.tcp.touch(ca);
   a.turn();
-  const fin = wire.ab.splice(0).map(decode);
+  const finPkts = wire.ab.splice(0);
+  const fin = finPkts.map(decode);
   t.deepEqual(fin.map((s) => s.flags), ['FIN,ACK']);
-  b.link.inject(buildSegment({ src: '10.0.0.1', dst: '10.0.0.2', sport: fin[0]!.sport, dport: 80, seq: fin[0]!.seq, ack: fin[0]!.ack, flags: FIN | ACK, win: fin[0]!.win }));
+  b.link.inject(...finPkts);
   const reply = wire.ba.splice(0).map(decode);
   t.deepEqual(reply.map((s) => s.flags), ['FIN,ACK'], 'the ACK of the FIN and our FIN share one segment');
   t.is(reply[0]!.ack, (fin[0]!.seq + 1) >>> 0);
