@@ -4,7 +4,9 @@
  * stderr and a non-zero exit (DESIGN.md, CLI contract).
  */
 import { Command, FLAGS, ParsedFlags, UsageError, helpText, parseFlags } from './cli-options';
-import { openStack, RunningStack } from './run';
+import { startServices } from './apps';
+import { openStack } from './run';
+import { parseIpv4 } from './wire/ipv4';
 
 const COMMANDS: readonly Command[] = ['up', 'connect'];
 
@@ -39,27 +41,79 @@ async function main(argv: string[]): Promise<number> {
       if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}' for 'tuntcp up'`);
       return up(flags);
     case 'connect':
-      throw new UsageError("'tuntcp connect' is not built yet");
+      return connect(flags, positional);
   }
 }
 
 async function up(flags: ParsedFlags): Promise<number> {
   const running = openStack(flags);
-  process.stdout.write(`tuntcp ready: ${running.describe()}\n`);
-  return waitForSignal(running);
+  let services;
+  try {
+    services = startServices(running.net, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) });
+    await services.ready;
+  } catch (e) {
+    running.close();
+    throw e;
+  }
+  const on = services.services.map((s) => `${s.name} ${s.port}`).join(', ');
+  process.stdout.write(`tuntcp ready: ${running.describe()}; ${on || 'no services'}\n`);
+  await signalled();
+  // Close the services (their connections end gracefully), then the stack: whatever has
+  // not closed within a grace period is reset.
+  await Promise.race([services.close(), delay(2000)]);
+  running.close();
+  return 0;
 }
 
-function waitForSignal(running: RunningStack): Promise<number> {
+/** `tuntcp connect HOST PORT`: like nc — stdin to the connection, the connection to stdout. */
+async function connect(flags: ParsedFlags, positional: string[]): Promise<number> {
+  const [host, portText, extra] = positional;
+  if (host === undefined || portText === undefined) throw new UsageError('usage: tuntcp connect HOST PORT [flags]');
+  if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
+  if (parseIpv4(host) === null) throw new UsageError(`HOST must be an IPv4 address, got ${JSON.stringify(host)}`);
+  if (!/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw new UsageError(`PORT must be 1-65535, got ${JSON.stringify(portText)}`);
+  const running = openStack(flags);
+  process.stderr.write(`tuntcp ready: ${running.describe()}; connecting to ${host}:${portText}\n`);
+  const socket = running.net.connect({ host, port: Number(portText) });
+  const done = new Promise<number>((resolve) => {
+    socket.on('error', (e: Error) => {
+      process.stderr.write(`tuntcp: ${e.message}\n`);
+      resolve(1);
+    });
+    socket.on('close', (hadError: boolean) => resolve(hadError ? 1 : 0));
+  });
+  socket.once('connect', () => {
+    process.stdin.pipe(socket); // stdin's end half-closes the connection (FIN)
+  });
+  socket.pipe(process.stdout);
+  const stop = (): void => {
+    socket.destroy();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const code = await done;
+  process.stdin.unpipe(socket);
+  process.stdin.destroy();
+  // Let the last segments (our FIN's ACK) leave before the device goes away.
+  await delay(50);
+  running.close();
+  return code;
+}
+
+function signalled(): Promise<void> {
   return new Promise((resolve) => {
     const stop = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      running.close();
-      resolve(0);
+      resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 main(process.argv.slice(2)).then(

@@ -10,12 +10,15 @@ import { writeFileSync } from 'node:fs';
 import { Stack } from './stack';
 import { IsnGenerator, parseIsnSecret } from './tcp/isn';
 import { TcpLayer } from './tcp/tcp-layer';
+import { TcpStack } from './socket/net';
 import { ipv4ToString, parseCidr, parseIpv4, prefixToMask } from './wire/ipv4';
 
 export interface RunningStack {
   readonly stack: Stack;
   readonly device: TunDevice;
   readonly tcp: TcpLayer;
+  /** The Node-net-style API over this stack. */
+  readonly net: TcpStack;
   describe(): string;
   close(): void;
 }
@@ -50,6 +53,7 @@ export function openStack(flags: ParsedFlags): RunningStack {
     stack,
     device,
     tcp,
+    net: new TcpStack(stack, tcp),
     describe: () => `${ipv4ToString(addr)} on ${device.name} (host ${flags['host-addr']}, mtu ${mtu})`,
     close: () => stack.close(),
   };
