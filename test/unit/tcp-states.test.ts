@@ -506,3 +506,12 @@ test('malformed TCP headers are dropped and counted per reason, never thrown', (
   h.host.link.inject(good);
   expectOne(t, h.recv(), 'SYN,ACK', { mss: 1460 });
 });
+
+test('the SYN queue is bounded: SYNs beyond it are dropped and counted (RFC 4987 §3.1)', (t) => {
+  const h = new Harness();
+  for (let i = 0; i < 1100; i++) h.send({ seq: 1000 + i, flags: SYN, sport: 20000 + i });
+  const synAcks = h.recv().filter((s) => s.flags === 'SYN,ACK');
+  t.is(synAcks.length, 1024);
+  t.is(h.host.counters.drops.tcp_listen_overflow, 1100 - 1024);
+  t.is(h.acceptor.accepted.length, 0);
+});
