@@ -77,9 +77,22 @@ export interface Endpoints {
 export interface ConnectionStats {
   segmentsIn: number;
   segmentsOut: number;
+  /** Application bytes delivered in order / acknowledged by the peer. */
   bytesIn: number;
   bytesOut: number;
+  /** Segments sent again, for any reason. */
   retransmits: number;
+  /** Loss recoveries begun by duplicate ACKs or SACK (RFC 5681 §3.2, RFC 6675 §5). */
+  fastRetransmits: number;
+  /** Retransmission timeouts (RFC 6298 §5.4). */
+  timeouts: number;
+  /** Duplicate ACKs received. */
+  dupAcks: number;
+  /** SACK blocks received and sent. */
+  sackBlocksIn: number;
+  sackBlocksOut: number;
+  /** Bytes received out of order (held for reassembly). */
+  outOfOrderBytes: number;
 }
 
 export class Connection implements Endpoints {
@@ -116,7 +129,19 @@ export class Connection implements Endpoints {
   readonly rtt: RttEstimator;
   /** The congestion controller; made anew once the peer's MSS is known. */
   cc: CongestionControl;
-  readonly stats: ConnectionStats = { segmentsIn: 0, segmentsOut: 0, bytesIn: 0, bytesOut: 0, retransmits: 0 };
+  readonly stats: ConnectionStats = {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    dupAcks: 0,
+    sackBlocksIn: 0,
+    sackBlocksOut: 0,
+    outOfOrderBytes: 0,
+  };
   readonly deadlines = new Float64Array(TIMER_COUNT).fill(Infinity);
 
   /** Opened from a listener (RFC 9293 "passive OPEN"): matters for RST in SYN-RECEIVED. */
@@ -706,6 +731,7 @@ export class Connection implements Endpoints {
     let newlySacked = 0;
     if (this.sackOk) {
       const o = seg.options;
+      this.stats.sackBlocksIn += o.sackCount;
       for (let i = 0; i < o.sackCount; i++) newlySacked += this.scoreboard.add(o.sackBlocks[2 * i]!, o.sackBlocks[2 * i + 1]!, seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndNxt);
     }
     if (seqGt(ack, this.sndUna)) {
@@ -798,6 +824,7 @@ export class Connection implements Endpoints {
 
   private onDuplicateAck(flight: number, now: number): void {
     this.dupAcks++;
+    this.stats.dupAcks++;
     if (this.inRecovery) {
       // RFC 5681 §3.2 step 4: NewReno inflates by one SMSS per further duplicate ACK;
       // with SACK the pipe estimate already accounts for what left the network.
@@ -810,6 +837,7 @@ export class Connection implements Endpoints {
     const lost = this.sackOk && this.scoreboard.sackedAbove(this.sndUna) > (DUP_THRESH - 1) * this.effMss;
     if ((this.dupAcks >= DUP_THRESH || lost) && seqGeq(this.sndUna, this.recover)) {
       this.inRecovery = true;
+      this.stats.fastRetransmits++;
       this.recover = this.sndNxt;
       this.highRxt = this.sndUna;
       this.cc.onCongestionEvent(flight, now);
@@ -921,7 +949,10 @@ export class Connection implements Endpoints {
         this.processFin(this.rcvNxt, now);
       }
     }
-    if (rel > 0 && advanced === 0) this.dupAcksOwed++;
+    if (rel > 0 && advanced === 0) {
+      this.dupAcksOwed++;
+      this.stats.outOfOrderBytes += len;
+    }
     if (rel > 0 || hadGap || advanced === 0) {
       // RFC 5681 §4.2: an out-of-order segment, or one that fills a gap, is acknowledged at
       // once; so is one we could not store (the window we offered is full).
@@ -1031,6 +1062,7 @@ export class Connection implements Endpoints {
     const probing = this.sndWnd === 0 && now - this.lastRecv < this.config.maxRto;
     if (this.retries >= limit && !probing) return this.timeout();
     if (!probing) this.retries++;
+    this.stats.timeouts++;
     // §5.5: back off the timer; §5.4: retransmit the earliest unacknowledged segment. We go
     // back to SND.UNA and resend as the congestion window allows (all of it presumed lost).
     this.rtt.backoff();
@@ -1294,6 +1326,7 @@ export class Connection implements Endpoints {
   /** Bookkeeping common to every segment sent: it carries an ACK, so none is owed. */
   private emitted(out: SegmentOut): boolean {
     this.stats.segmentsOut++;
+    this.stats.sackBlocksOut += out.options.sackCount;
     if (out.retransmit) this.stats.retransmits++;
     if (out.flags & TcpFlag.ACK) {
       this.lastAckSent = out.ack;
