@@ -272,6 +272,7 @@ export class Connection implements Endpoints {
     this.passive = true;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdvRight = this.rcvNxt; // nothing advertised yet
     this.sndUna = this.iss;
     this.sndNxt = this.iss;
     this.takeSynOptions(seg);
@@ -527,6 +528,7 @@ export class Connection implements Endpoints {
     if (!seg.has(TcpFlag.SYN)) return; // Fifth: "drop the segment and return".
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdvRight = this.rcvNxt; // nothing advertised yet
     this.takeSynOptions(seg);
     if (ack) {
       this.sndUna = seg.ack; // our SYN is acknowledged
@@ -834,8 +836,9 @@ export class Connection implements Endpoints {
     // RFC 5681 §3.2 step 2 / RFC 6675 §5 step C: DupThresh duplicate ACKs, or a SACK
     // scoreboard that shows the first segment lost, start fast retransmit — unless the
     // ACK only covers data sent before the last recovery began (RFC 6582 §3.2 step 2).
-    const lost = this.sackOk && this.scoreboard.sackedAbove(this.sndUna) > (DUP_THRESH - 1) * this.effMss;
-    if ((this.dupAcks >= DUP_THRESH || lost) && seqGeq(this.sndUna, this.recover)) {
+    const thresh = this.dupThresh(flight);
+    const lost = this.sackOk && this.scoreboard.sackedAbove(this.sndUna) > (thresh - 1) * this.effMss;
+    if ((this.dupAcks >= thresh || lost) && seqGeq(this.sndUna, this.recover)) {
       this.inRecovery = true;
       this.stats.fastRetransmits++;
       this.recover = this.sndNxt;
@@ -845,6 +848,17 @@ export class Connection implements Endpoints {
       this.inflation = this.sackOk ? 0 : DUP_THRESH * this.effMss;
       this.retransmitFirst();
     }
+  }
+
+  /**
+   * The duplicate-ACK threshold. RFC 5827 (Early Retransmit): with fewer than four
+   * segments outstanding and no new data to send, three duplicate ACKs may never come, so
+   * the threshold is one less than the number of segments outstanding.
+   */
+  private dupThresh(flight: number): number {
+    const segments = Math.ceil(flight / this.effMss);
+    if (segments >= DUP_THRESH + 1 || this.unsentBytes() > 0) return DUP_THRESH;
+    return Math.max(1, segments - 1);
   }
 
   /**
@@ -1243,7 +1257,10 @@ export class Connection implements Endpoints {
       upTo = seqMin(this.hole.end, dataEnd);
       room = mss;
     } else {
-      room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd - pipe);
+      // RFC 3042 (Limited Transmit): on the first two duplicate ACKs, one new segment each
+      // beyond cwnd, so that a small window still draws enough ACKs for fast retransmit.
+      const limited = this.inRecovery ? 0 : Math.min(this.dupAcks, 2) * mss;
+      room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd + limited - pipe);
     }
     const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
     const available = Math.max(0, seqDiff(upTo, seq));

@@ -387,6 +387,10 @@ export class TcpLayer implements Transport {
     }
     if (owner !== null && typeof (owner as ConnectionOwner).onConnectionEvents === 'function') {
       (owner as ConnectionOwner).onConnectionEvents(c);
+    } else {
+      // Nobody holds it (an owner let go): its events go nowhere, but they must not pile
+      // up and keep a finished connection from retiring.
+      while (c.pollEvent() !== 0);
     }
   }
 
@@ -401,6 +405,8 @@ export class TcpLayer implements Transport {
   private settle(c: Connection, now: number): void {
     if (c.state === TcpState.TIME_WAIT) {
       if (c.hasEvents) return; // its owner still has to hear about it; next turn
+      // A connection can be in the dirty list more than once: retire it once.
+      if (this.lookup(c.remoteAddr, c.remotePort, c.localPort) !== c) return;
       return this.toTimeWait(c);
     }
     if (c.state === TcpState.CLOSED) {

@@ -1,0 +1,271 @@
+/**
+ * The HTTP site (DESIGN.md "HTTP site contract"), served by Node's own `http` module over
+ * tuntcp sockets: the http.Server never listens on the kernel; each tuntcp connection is
+ * handed to it with `emit('connection', socket)`.
+ *
+ *   GET /             HTML status page: live connections and their state
+ *   GET /bytes/N      exactly N bytes (Content-Length: N), streamed with backpressure
+ *   PUT|POST /upload  consumes the body; JSON {"bytes":N,"sha256":"hex"}
+ *   GET /connections  JSON: one object per connection
+ *
+ * HEAD is answered for the GET routes; other methods get 405 with Allow; unknown paths 404.
+ */
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type { Stack } from '../stack';
+import type { Connection } from '../tcp/connection';
+import type { TcpLayer } from '../tcp/tcp-layer';
+import type { TcpStack } from '../socket/net';
+import { ipv4ToString } from '../wire/ipv4';
+import { Service, startService } from './service';
+
+export const HTTP_PORT = 80;
+
+/** Largest N for GET /bytes/N: 10 GiB, plenty for a benchmark, and a bound on a typo. */
+export const MAX_BYTES = 10 * 1024 ** 3;
+
+/**
+ * The body of GET /bytes/N: byte k of the response is k mod 256. The chunk is a multiple
+ * of 256 bytes, so writing it again and again keeps that true; a client can check any byte.
+ */
+export const BYTES_CHUNK: Buffer = (() => {
+  const b = Buffer.allocUnsafe(64 * 1024);
+  for (let i = 0; i < b.length; i++) b[i] = i & 0xff;
+  return b;
+})();
+
+/** One connection as GET /connections reports it. */
+export interface ConnectionInfo {
+  local: string;
+  remote: string;
+  state: string;
+  /** Congestion window, bytes. */
+  cwnd: number;
+  /** Smoothed RTT in ms; null before the first sample. */
+  srtt: number | null;
+  /** Current retransmission timeout in ms (with backoff). */
+  rto: number;
+  retransmits: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** The peer's window and ours, bytes. */
+  sndWnd: number;
+  rcvWnd: number;
+}
+
+export function describeConnection(c: Connection): ConnectionInfo {
+  return {
+    local: `${ipv4ToString(c.localAddr)}:${c.localPort}`,
+    remote: `${ipv4ToString(c.remoteAddr)}:${c.remotePort}`,
+    state: c.state,
+    cwnd: c.cc.cwnd,
+    srtt: c.rtt.hasSample ? round3(c.rtt.srtt) : null,
+    rto: round3(c.rtt.currentRto()),
+    retransmits: c.stats.retransmits,
+    bytesIn: c.stats.bytesIn,
+    bytesOut: c.stats.bytesOut,
+    sndWnd: c.sndWnd,
+    rcvWnd: c.rcvWnd,
+  };
+}
+
+/** Every live connection of the layer (TIME-WAIT records excluded: they are not connections any more). */
+export function describeConnections(tcp: TcpLayer): ConnectionInfo[] {
+  const out: ConnectionInfo[] = [];
+  for (const c of tcp.connections()) out.push(describeConnection(c));
+  return out;
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** The request handler, usable with any http.Server. */
+export function createHttpHandler(ctx: { readonly stack: Stack; readonly tcp: TcpLayer }): http.RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const isGet = method === 'GET' || method === 'HEAD';
+
+    if (path === '/' || path === '/connections') {
+      if (!isGet) return methodNotAllowed(req, res, 'GET, HEAD');
+      if (path === '/') return sendBody(req, res, 200, 'text/html; charset=utf-8', statusPage(ctx));
+      return sendBody(req, res, 200, 'application/json', `${JSON.stringify(describeConnections(ctx.tcp))}\n`);
+    }
+    if (path.startsWith('/bytes/')) {
+      if (!isGet) return methodNotAllowed(req, res, 'GET, HEAD');
+      const raw = path.slice('/bytes/'.length);
+      const n = /^[0-9]{1,12}$/.test(raw) ? Number(raw) : NaN;
+      if (!(n >= 0 && n <= MAX_BYTES)) {
+        return sendBody(req, res, 400, 'text/plain; charset=utf-8', `bad byte count '${truncate(raw)}': expected an integer from 0 to ${MAX_BYTES}\n`);
+      }
+      return sendBytes(req, res, n);
+    }
+    if (path === '/upload') {
+      if (method !== 'PUT' && method !== 'POST') return methodNotAllowed(req, res, 'PUT, POST');
+      return receiveUpload(req, res);
+    }
+    return sendBody(req, res, 404, 'text/plain; charset=utf-8', `not found: ${truncate(path)}\n`);
+  };
+}
+
+function truncate(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}...` : s;
+}
+
+function sendBody(req: http.IncomingMessage, res: http.ServerResponse, status: number, type: string, body: string): void {
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': buf.length, 'Cache-Control': 'no-store' });
+  if (req.method === 'HEAD') res.end();
+  else res.end(buf);
+}
+
+function methodNotAllowed(req: http.IncomingMessage, res: http.ServerResponse, allow: string): void {
+  res.setHeader('Allow', allow);
+  // The body (if any) is not wanted; read it anyway so a keep-alive connection stays usable.
+  req.resume();
+  sendBody(req, res, 405, 'text/plain; charset=utf-8', `method ${req.method ?? ''} not allowed; use ${allow}\n`);
+}
+
+/** GET /bytes/N: the pattern, chunk after chunk, waiting for 'drain' whenever write() says so. */
+function sendBytes(req: http.IncomingMessage, res: http.ServerResponse, n: number): void {
+  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': n, 'Cache-Control': 'no-store' });
+  // HEAD: http drops the body of a HEAD response, and write() would return true forever.
+  if (req.method === 'HEAD' || n === 0) {
+    res.end();
+    return;
+  }
+  let left = n;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    res.off('drain', pump);
+  };
+  // The client went away before the end: stop generating.
+  res.once('close', stop);
+  function pump(): void {
+    while (!stopped && left > 0) {
+      const len = Math.min(left, BYTES_CHUNK.length);
+      left -= len;
+      const ok = res.write(len === BYTES_CHUNK.length ? BYTES_CHUNK : BYTES_CHUNK.subarray(0, len));
+      if (left === 0) {
+        stopped = true;
+        res.end();
+        return;
+      }
+      if (!ok) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+  }
+  pump();
+}
+
+/** PUT/POST /upload: count and hash the body as it streams in. */
+function receiveUpload(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  req.on('end', () => {
+    sendBody(req, res, 200, 'application/json', `${JSON.stringify({ bytes, sha256: hash.digest('hex') })}\n`);
+  });
+  // An aborted upload: the socket is gone, nothing to answer.
+  req.on('error', () => undefined);
+}
+
+/** HTML-escape text for element content and quoted attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (ch) => {
+    switch (ch) {
+      case '&':
+        return '&amp;';
+      case '<':
+        return '&lt;';
+      case '>':
+        return '&gt;';
+      case '"':
+        return '&quot;';
+      default:
+        return '&#39;';
+    }
+  });
+}
+
+function fmtMs(x: number | null): string {
+  return x === null ? '-' : x.toFixed(1);
+}
+
+function statusPage(ctx: { readonly stack: Stack; readonly tcp: TcpLayer }): string {
+  const conns = describeConnections(ctx.tcp);
+  const k = ctx.stack.counters;
+  const rows = conns
+    .map((c) =>
+      [
+        c.local,
+        c.remote,
+        c.state,
+        String(c.cwnd),
+        fmtMs(c.srtt),
+        fmtMs(c.rto),
+        String(c.retransmits),
+        String(c.bytesIn),
+        String(c.bytesOut),
+      ]
+        .map((cell) => `<td>${escapeHtml(cell)}</td>`)
+        .join(''),
+    )
+    .map((r) => `<tr>${r}</tr>`)
+    .join('\n');
+  const header = ['local', 'remote', 'state', 'cwnd', 'srtt (ms)', 'rto (ms)', 'retransmits', 'bytes in', 'bytes out']
+    .map((h) => `<th>${escapeHtml(h)}</th>`)
+    .join('');
+  const addr = escapeHtml(ipv4ToString(ctx.tcp.address));
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>tuntcp ${addr}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2em; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f4; }
+td:nth-child(-n+3) { text-align: left; font-family: monospace; }
+</style>
+</head>
+<body>
+<h1>tuntcp at ${addr}</h1>
+<p>${conns.length} live connection${conns.length === 1 ? '' : 's'}, ${ctx.tcp.timeWaitCount} in TIME-WAIT.
+Segments in ${k.tcpIn}, out ${k.tcpOut}, retransmitted ${k.tcpRetransmits}; packets dropped ${k.totalDrops}.</p>
+<table>
+<thead><tr>${header}</tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<p><a href="/connections">/connections</a> (JSON) · <a href="/bytes/1048576">/bytes/1048576</a> · PUT or POST /upload</p>
+</body>
+</html>
+`;
+}
+
+export interface HttpSite extends Service {
+  /** The Node http.Server the connections are handed to (it never listens itself). */
+  readonly http: http.Server;
+}
+
+/** Serve the site on `port` of the stack. */
+export function startHttpSite(net: TcpStack, port: number = HTTP_PORT): HttpSite {
+  const server = http.createServer(createHttpHandler(net));
+  // net.Server under Node's http is half-open (http decides when to end its side).
+  const service = startService(net, 'http', port, { allowHalfOpen: true, noDelay: true }, (socket) => {
+    server.emit('connection', socket);
+  });
+  return Object.assign(service, { http: server });
+}
