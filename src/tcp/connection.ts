@@ -1089,8 +1089,10 @@ export class Connection implements Endpoints {
       this.cc.onTimeout(seqDiff(this.sndNxt, this.sndUna));
       this.inRecovery = false;
       this.inflation = 0;
-      // RFC 2018 §8: after a timeout the receiver may have reneged; start the scoreboard over.
-      this.scoreboard.clear();
+      // RFC 2018 §8: after a timeout the receiver may have reneged on what it SACKed. RFC
+      // 6675 §5.1 (with its erratum) allows keeping the scoreboard given a test for
+      // reneging: ours is a second timeout of the same data, which clears it.
+      if (this.retries > 1) this.scoreboard.clear();
       this.highRxt = this.sndUna;
       this.recover = this.sndNxt; // RFC 6582 §3.2 step 4 after a timeout
       this.dupAcks = 0;
@@ -1242,15 +1244,27 @@ export class Connection implements Endpoints {
     // What to send: a queued retransmission (fast retransmit, NewReno partial ACK, or
     // go-back-N after a timeout); else, in SACK recovery, the next lost hole (RFC 6675 §4
     // NextSeg rule 1); else new data.
+    let rtxLimit = this.rtxEnd;
+    if (this.sackOk && seqLt(this.rtxNext, this.rtxEnd) && this.scoreboard.rangeCount > 0) {
+      // Resend only what the receiver does not hold (RFC 6675 §5.1 lets the scoreboard
+      // outlive a timeout; see onRetransmitTimeout for reneging).
+      if (this.scoreboard.nextHole(this.rtxNext, this.rtxEnd, this.hole)) {
+        this.rtxNext = this.hole.start;
+        rtxLimit = this.hole.end;
+      } else {
+        this.rtxNext = this.rtxEnd;
+      }
+    }
     let retransmitting = seqLt(this.rtxNext, this.rtxEnd);
     let seq = retransmitting ? this.rtxNext : this.sndNxt;
-    let upTo = retransmitting ? seqMin(this.rtxEnd, dataEnd) : dataEnd;
+    let upTo = retransmitting ? seqMin(rtxLimit, dataEnd) : dataEnd;
     let room: number;
     if (retransmitting) {
       // In fast recovery the lost segment goes regardless (RFC 5681 §3.2 step 2); after a
-      // timeout, everything from rtxNext on is presumed lost, so only [SND.UNA, rtxNext)
-      // counts as in flight.
-      room = this.inRecovery ? mss : cwnd - seqDiff(this.rtxNext, this.sndUna);
+      // timeout, everything unSACKed from rtxNext on is presumed lost, so only what was
+      // resent below it counts as in flight.
+      const inFlight = this.sackOk ? this.scoreboard.holesBetween(this.sndUna, this.rtxNext) : seqDiff(this.rtxNext, this.sndUna);
+      room = this.inRecovery ? mss : cwnd - inFlight;
     } else if (sackRecovery && cwnd - pipe >= mss && this.nextLostHole()) {
       retransmitting = true;
       seq = this.hole.start;

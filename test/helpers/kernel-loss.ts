@@ -1,0 +1,60 @@
+/**
+ * Random packet loss made by the kernel, both ways, for the private namespace's TUN
+ * device (issue 4's recipe):
+ *
+ * - packets from the stack are dropped by nftables in the input hook (a drop in the
+ *   output hook would be reported to the sending socket, which resends at once: not
+ *   real loss);
+ * - the kernel's own packets to the stack are marked at random in a route-type output
+ *   chain, and policy routing sends marked packets into a veth whose peer is down,
+ *   where they vanish without the socket hearing of it (a static neighbour entry keeps
+ *   ARP failures, which the socket would hear of, out of it).
+ */
+import { existsSync } from 'node:fs';
+import { run } from './netns';
+
+/**
+ * nftables' own binary, by absolute path: under npx, node_modules/.bin comes first on the
+ * PATH, and a dependency of ava installs an unrelated `nft` there.
+ */
+const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? 'nft';
+
+async function sh(cmd: string, args: string[]): Promise<void> {
+  const r = await run(cmd, args);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`);
+}
+
+export interface KernelLoss {
+  /** Packets dropped so far: from the stack (input hook) and to it (blackholed). */
+  counts(): Promise<{ fromStack: number; toStack: number }>;
+  remove(): Promise<void>;
+}
+
+export async function addKernelLoss(dev: string, subnet: string, stackAddr: string, percent: number): Promise<KernelLoss> {
+  const table = `tuntcp_loss_${dev.replace(/[^a-z0-9]/gi, '_')}`;
+  const blackhole = `bh${process.pid % 100000}`;
+  await sh(NFT, ['add', 'table', 'inet', table]);
+  await sh(NFT, ['add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0 ; }']);
+  await sh(NFT, ['add', 'rule', 'inet', table, 'in', 'iifname', dev, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'drop']);
+  await sh(NFT, ['add', 'chain', 'inet', table, 'out', '{ type route hook output priority 0 ; }']);
+  await sh(NFT, ['add', 'rule', 'inet', table, 'out', 'ip', 'daddr', subnet, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'meta', 'mark', 'set', '0x77']);
+  await sh('ip', ['link', 'add', blackhole, 'type', 'veth', 'peer', 'name', `${blackhole}p`]);
+  await sh('ip', ['link', 'set', blackhole, 'up']); // its peer stays down: a hole
+  await sh('ip', ['route', 'add', subnet, 'dev', blackhole, 'table', '77']);
+  // A permanent neighbour entry: no ARP on the hole, so no "host unreachable" reaches the
+  // sending socket — the packet just vanishes, as on a lossy wire.
+  await sh('ip', ['neigh', 'replace', stackAddr, 'lladdr', '02:00:00:00:00:77', 'dev', blackhole, 'nud', 'permanent']);
+  await sh('ip', ['rule', 'add', 'fwmark', '0x77', 'table', '77']);
+  return {
+    async counts() {
+      const r = await run(NFT, ['list', 'table', 'inet', table]);
+      const packets = [...r.stdout.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
+      return { fromStack: packets[0] ?? 0, toStack: packets[1] ?? 0 };
+    },
+    async remove() {
+      await run('ip', ['rule', 'del', 'fwmark', '0x77', 'table', '77']);
+      await run('ip', ['link', 'del', blackhole]);
+      await run(NFT, ['delete', 'table', 'inet', table]);
+    },
+  };
+}
