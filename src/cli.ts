@@ -49,7 +49,7 @@ async function up(flags: ParsedFlags): Promise<number> {
   const running = openStack(flags);
   let services;
   try {
-    services = startServices(running.net, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) });
+    services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) });
     await services.ready;
   } catch (e) {
     running.close();
@@ -74,7 +74,7 @@ async function connect(flags: ParsedFlags, positional: string[]): Promise<number
   if (!/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw new UsageError(`PORT must be 1-65535, got ${JSON.stringify(portText)}`);
   const running = openStack(flags);
   process.stderr.write(`tuntcp ready: ${running.describe()}; connecting to ${host}:${portText}\n`);
-  const socket = running.net.connect({ host, port: Number(portText) });
+  const socket = running.connect({ host, port: Number(portText) });
   const done = new Promise<number>((resolve) => {
     socket.on('error', (e: Error) => {
       process.stderr.write(`tuntcp: ${e.message}\n`);
