@@ -105,11 +105,17 @@ function convert(spec: FlagSpec, value: string): string | number {
   }
 }
 
+/** The placeholder shown after a flag in help and docs (`--mtu N`). */
+export function metavar(f: FlagSpec): string {
+  const names: Record<FlagType, string> = { string: 'NAME', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX' };
+  return names[f.type];
+}
+
 export function helpText(command: Command): string {
   const specs = FLAGS.filter((f) => f.commands.includes(command));
   const usage = command === 'up' ? 'tuntcp up [flags]' : 'tuntcp connect HOST PORT [flags]';
   const rows = specs.map((f) => {
-    const left = `  --${f.name}${f.type === 'boolean' ? '' : ` ${f.type.toUpperCase()}`}`;
+    const left = `  --${f.name}${f.type === 'boolean' ? '' : ` ${metavar(f)}`}`;
     const def = f.default === undefined || f.default === false ? '' : ` (default: ${f.default})`;
     return `${left.padEnd(24)}${f.help}${def}`;
   });

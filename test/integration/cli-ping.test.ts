@@ -3,8 +3,9 @@
  * the private network namespace of `npm run test:integration`.
  */
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { CLI, assertInPrivateNetns, pingReceived, run, startCli } from '../helpers/netns';
+import { CLI, ROOT, assertInPrivateNetns, pingReceived, run, startCli } from '../helpers/netns';
 
 test.before(() => assertInPrivateNetns());
 
@@ -67,4 +68,35 @@ test.serial('errors are one line naming the fix, with a non-zero exit', async (t
   } finally {
     await first.stop();
   }
+});
+
+test.serial("the README's run command: npm start builds, comes up, and answers", async (t) => {
+  // Its own process group, so the test can do what Ctrl-C does in a terminal: signal the
+  // whole group (npm and the node process it started).
+  const child = spawn('npm', ['start'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npm start printed no ready line: ${out}`)), 90_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/tuntcp ready/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`npm start exited ${code}: ${out}`)));
+    });
+    const p = await run('ping', ['-c', '1', '-W', '2', '10.77.0.2']);
+    t.is(pingReceived(p.stdout), 1);
+    const c = await run('curl', ['-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.77.0.2/']);
+    t.is(c.stdout, '200');
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid!, 'SIGINT');
+    await exited;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const gone = await run('ip', ['link', 'show', 'tuntcp0']);
+  t.not(gone.code, 0, 'the device is released');
 });
