@@ -4,9 +4,9 @@
  */
 import { parseCidr, parseIpv4 } from './wire/ipv4';
 
-export type Command = 'up' | 'connect';
+export type Command = 'up' | 'connect' | 'stats';
 
-export type FlagType = 'string' | 'boolean' | 'port' | 'int' | 'seconds' | 'ipv4' | 'cidr' | 'hex';
+export type FlagType = 'string' | 'file' | 'boolean' | 'port' | 'int' | 'seconds' | 'ipv4' | 'cidr' | 'hex';
 
 export interface FlagSpec {
   readonly name: string;
@@ -21,9 +21,10 @@ export interface FlagSpec {
 }
 
 const BOTH: readonly Command[] = ['up', 'connect'];
+const ALL: readonly Command[] = ['up', 'connect', 'stats'];
 
 export const FLAGS: readonly FlagSpec[] = [
-  { name: 'dev', type: 'string', default: 'tuntcp0', help: 'TUN device name (at most 15 characters)', commands: BOTH },
+  { name: 'dev', type: 'string', default: 'tuntcp0', help: 'TUN device name (at most 15 characters); for stats, the instance to ask', commands: ALL },
   { name: 'host-addr', type: 'cidr', default: '10.77.0.1/24', help: "the kernel's side of the tunnel, with its prefix", commands: BOTH },
   { name: 'addr', type: 'ipv4', default: '10.77.0.2', help: "the stack's own address (inside the host-addr subnet)", commands: BOTH },
   { name: 'mtu', type: 'int', default: 1500, min: 576, max: 65535, help: 'link MTU in bytes; the TCP MSS is MTU - 40', commands: BOTH },
@@ -33,7 +34,11 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'chargen', type: 'port', default: 19, help: 'chargen service port, RFC 864 (0 turns it off)', commands: ['up'] },
   { name: 'isn-secret', type: 'hex', default: undefined, help: 'ISN secret key, at least 16 bytes of hex (RFC 6528); random per process when unset', commands: BOTH },
   { name: 'msl', type: 'seconds', default: 30, help: 'maximum segment lifetime in seconds; TIME-WAIT lasts 2 x MSL', commands: BOTH },
-  { name: 'help', type: 'boolean', default: false, help: 'show this help', commands: BOTH },
+  { name: 'pcap', type: 'file', default: undefined, help: 'write every packet in and out to FILE (pcap, raw IP; open it with Wireshark)', commands: BOTH },
+  { name: 'trace', type: 'boolean', default: false, help: 'print each connection live as a ladder diagram (seq/ack, flags, states)', commands: BOTH },
+  { name: 'impair', type: 'string', default: undefined, help: 'impair the link both ways: loss=5%,reorder=2%,dup=1%,corrupt=0.5%,delay=10ms,jitter=5ms,seed=N', commands: BOTH },
+  { name: 'json', type: 'boolean', default: false, help: 'machine-readable JSON instead of a table', commands: ['stats'] },
+  { name: 'help', type: 'boolean', default: false, help: 'show this help', commands: ALL },
 ];
 
 export type ParsedFlags = Record<string, string | number | boolean | undefined>;
@@ -76,6 +81,8 @@ function convert(spec: FlagSpec, value: string): string | number {
   };
   switch (spec.type) {
     case 'string':
+    case 'file':
+      if (value === '') bad('empty');
       return value;
     case 'port': {
       if (!/^\d+$/.test(value) || Number(value) > 65535) bad('a port number (0-65535)');
@@ -107,13 +114,14 @@ function convert(spec: FlagSpec, value: string): string | number {
 
 /** The placeholder shown after a flag in help and docs (`--mtu N`). */
 export function metavar(f: FlagSpec): string {
-  const names: Record<FlagType, string> = { string: 'NAME', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX' };
+  if (f.name === 'impair') return 'SPEC';
+  const names: Record<FlagType, string> = { string: 'NAME', file: 'FILE', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX' };
   return names[f.type];
 }
 
 export function helpText(command: Command): string {
   const specs = FLAGS.filter((f) => f.commands.includes(command));
-  const usage = command === 'up' ? 'tuntcp up [flags]' : 'tuntcp connect HOST PORT [flags]';
+  const usage = command === 'up' ? 'tuntcp up [flags]' : command === 'connect' ? 'tuntcp connect HOST PORT [flags]' : 'tuntcp stats [flags]';
   const rows = specs.map((f) => {
     const left = `  --${f.name}${f.type === 'boolean' ? '' : ` ${metavar(f)}`}`;
     const def = f.default === undefined || f.default === false ? '' : ` (default: ${f.default})`;

@@ -5,10 +5,11 @@
  */
 import { Command, FLAGS, ParsedFlags, UsageError, helpText, parseFlags } from './cli-options';
 import { startServices } from './apps';
-import { openStack } from './run';
+import { ControlServer, fetchStats, renderStatsReply, statsSnapshot } from './control';
+import { openStack, traceOnStderr } from './run';
 import { parseIpv4 } from './wire/ipv4';
 
-const COMMANDS: readonly Command[] = ['up', 'connect'];
+const COMMANDS: readonly Command[] = ['up', 'connect', 'stats'];
 
 function mainHelp(): string {
   return [
@@ -17,6 +18,7 @@ function mainHelp(): string {
     'commands:',
     '  up                    create the TUN device and run the stack and its services',
     '  connect HOST PORT     open a TCP connection from the stack, like nc',
+    '  stats                 the live connection table of a running tuntcp up (like ss -ti)',
     '',
     "run 'tuntcp <command> --help' for the command's flags",
     '',
@@ -42,6 +44,9 @@ async function main(argv: string[]): Promise<number> {
       return up(flags);
     case 'connect':
       return connect(flags, positional);
+    case 'stats':
+      if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}' for 'tuntcp stats'`);
+      return stats(flags);
   }
 }
 
@@ -49,15 +54,22 @@ async function up(flags: ParsedFlags): Promise<number> {
   const running = openStack(flags);
   let services;
   try {
-    services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) });
+    services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) }, running.ladder);
     await services.ready;
   } catch (e) {
     running.close();
     throw e;
   }
+  // The control channel for `tuntcp stats`; without it the stack still runs.
+  const control = await ControlServer.start({ dev: running.device?.name ?? 'tuntcp0', handlers: { stats: () => statsSnapshot(running.tcp, running.counters) } }).catch((e: Error) => {
+    process.stderr.write(`tuntcp: warning: no control socket (tuntcp stats will not reach this instance): ${e.message}\n`);
+    return null;
+  });
   const on = services.services.map((s) => `${s.name} ${s.port}`).join(', ');
-  process.stdout.write(`tuntcp ready: ${running.describe()}; ${on || 'no services'}\n`);
+  const impaired = running.impaired === null ? '' : `; impaired (seed ${running.impaired.seed})`;
+  process.stdout.write(`tuntcp ready: ${running.describe()}; ${on || 'no services'}${impaired}\n`);
   await signalled();
+  await control?.close();
   // Close the services (their connections end gracefully), then the stack: whatever has
   // not closed within a grace period is reset.
   await Promise.race([services.close(), delay(2000)]);
@@ -72,6 +84,7 @@ async function connect(flags: ParsedFlags, positional: string[]): Promise<number
   if (extra !== undefined) throw new UsageError(`unexpected argument '${extra}'`);
   if (parseIpv4(host) === null) throw new UsageError(`HOST must be an IPv4 address, got ${JSON.stringify(host)}`);
   if (!/^\d+$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) throw new UsageError(`PORT must be 1-65535, got ${JSON.stringify(portText)}`);
+  traceOnStderr();
   const running = openStack(flags);
   process.stderr.write(`tuntcp ready: ${running.describe()}; connecting to ${host}:${portText}\n`);
   const socket = running.connect({ host, port: Number(portText) });
@@ -98,6 +111,13 @@ async function connect(flags: ParsedFlags, positional: string[]): Promise<number
   await delay(50);
   running.close();
   return code;
+}
+
+/** `tuntcp stats`: ask a running `tuntcp up` over its control socket. */
+async function stats(flags: ParsedFlags): Promise<number> {
+  const reply = await fetchStats({ dev: String(flags.dev) });
+  process.stdout.write(renderStatsReply(reply, { json: flags.json === true }));
+  return 0;
 }
 
 function signalled(): Promise<void> {

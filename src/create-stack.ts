@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { ImpairSpecError, ImpairedLink, isImpairing, parseImpairSpec } from './link/impair';
 import { Link } from './link/link';
 import { TunDevice } from './link/tun-device';
 import { TunLink } from './link/tun-link';
@@ -14,6 +15,8 @@ import { Stack } from './stack';
 import { TcpConfig } from './tcp/config';
 import { IsnGenerator, parseIsnSecret } from './tcp/isn';
 import { TcpLayer } from './tcp/tcp-layer';
+import { LadderTracer } from './trace/ladder';
+import { PcapLink } from './trace/pcap';
 import { ipv4ToString, parseCidr, parseIpv4, prefixToMask } from './wire/ipv4';
 
 export interface CreateStackOptions {
@@ -31,6 +34,15 @@ export interface CreateStackOptions {
   isnSecret?: Buffer | string;
   /** TCP tunables (see TcpConfig). */
   tcp?: Partial<TcpConfig>;
+  /** Write every packet in and out to this pcap file (LINKTYPE_RAW). */
+  pcap?: string;
+  /**
+   * Ladder diagrams of each connection: `onLine` receives live lines (`--trace`); the
+   * recent connections are kept for the status page. Off (no tracer, no cost) when false.
+   */
+  ladder?: false | { onLine?: (line: string) => void; color?: boolean };
+  /** Impair the link both ways: `loss=5%,reorder=2%,dup=1%,corrupt=0.5%,delay=10ms,jitter=5ms,seed=N`. */
+  impair?: string;
 }
 
 /** A bad option: the message names it and the fix. */
@@ -46,6 +58,11 @@ export class TuntcpStack extends TcpStack {
     /** The TUN device, or null over another link. */
     readonly device: TunDevice | null,
     private readonly hostAddr: string | null,
+    /** Recent connections' ladder diagrams (null when off). */
+    readonly ladder: LadderTracer | null,
+    /** The impairment shim, when one is in place. */
+    readonly impaired: ImpairedLink | null,
+    private readonly cleanup: () => void,
   ) {
     super(stack, tcp);
   }
@@ -63,6 +80,7 @@ export class TuntcpStack extends TcpStack {
   /** Reset every connection, release the device. Idempotent. */
   close(): void {
     this.stack.close();
+    this.cleanup();
   }
 }
 
@@ -97,11 +115,75 @@ export function createStack(opts: CreateStackOptions = {}): TuntcpStack {
     link = new TunLink(device);
   }
 
-  const stack = new Stack(link, { address: addr, initialId: randomBytes(2).readUInt16BE(0) });
+  // Layering: Stack ↔ pcap ↔ impairment ↔ device. The capture shows what the stack sent
+  // and what reached it: a segment the shim drops on the way out is in the capture, its
+  // retransmission too.
+  const clock = (): number => performance.timeOrigin + performance.now();
+  let impaired: ImpairedLink | null = null;
+  let impairTimer: NodeJS.Timeout | null = null;
+  let impairAt = Infinity;
+  try {
+    if (opts.impair !== undefined) {
+      let spec;
+      try {
+        spec = parseImpairSpec(opts.impair);
+      } catch (e) {
+        throw e instanceof ImpairSpecError ? new ConfigError(e.message) : e;
+      }
+      if (isImpairing(spec)) {
+        // The shim holds delayed packets; it asks for a wake-up, and the wake-up polls it
+        // from the event loop (never from inside the stack's turn), as impair.ts requires.
+        const schedule = (at: number): void => {
+          if (at >= impairAt) return;
+          if (impairTimer !== null) clearTimeout(impairTimer);
+          impairAt = at;
+          impairTimer = setTimeout(() => {
+            impairTimer = null;
+            impairAt = Infinity;
+            impaired?.poll(clock());
+          }, Math.max(0, at - clock()));
+        };
+        impaired = new ImpairedLink(link, spec, { clock, schedule });
+        link = impaired;
+      }
+    }
+    if (opts.pcap !== undefined) {
+      try {
+        link = PcapLink.open(link, opts.pcap, {
+          onError: (e) => process.stderr.write(`tuntcp: pcap: ${e.message}; capture stopped\n`),
+          owner: sudoOwner(),
+        });
+      } catch (e) {
+        throw new ConfigError(`--pcap ${opts.pcap}: ${(e as Error).message}`);
+      }
+    }
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+
+  const stack = new Stack(link, { address: addr, initialId: randomBytes(2).readUInt16BE(0), clock });
   const tcp = new TcpLayer(stack.ip, stack.counters, { isn: new IsnGenerator(secret), config: opts.tcp });
   stack.addTransport(tcp);
+  let ladder: LadderTracer | null = null;
+  if (opts.ladder !== false) {
+    ladder = new LadderTracer({ localAddr: addr, onLine: opts.ladder?.onLine, color: opts.ladder?.color ?? false });
+    tcp.tracer = ladder;
+  }
   stack.start();
-  return new TuntcpStack(stack, tcp, device, hostText);
+  const cleanup = (): void => {
+    if (impairTimer !== null) clearTimeout(impairTimer);
+    impairTimer = null;
+  };
+  return new TuntcpStack(stack, tcp, device, hostText, ladder, impaired, cleanup);
+}
+
+/** Under sudo, hand files we create (the pcap) to the user who ran sudo. */
+function sudoOwner(): { uid: number; gid: number } | undefined {
+  const uid = Number(process.env.SUDO_UID);
+  if (!Number.isInteger(uid) || uid <= 0) return undefined;
+  const gid = Number(process.env.SUDO_GID ?? uid);
+  return { uid, gid: Number.isInteger(gid) ? gid : uid };
 }
 
 function isnSecret(s: Buffer | string | undefined): Buffer {

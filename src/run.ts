@@ -4,6 +4,21 @@
 import { ParsedFlags, UsageError } from './cli-options';
 import { ConfigError, TuntcpStack, createStack } from './create-stack';
 
+let traceToStderr = false;
+
+/** `tuntcp connect` keeps stdout for the connection's data: the ladder goes to stderr. */
+export function traceOnStderr(): void {
+  traceToStderr = true;
+}
+
+function traceStream(): NodeJS.WriteStream {
+  return traceToStderr ? process.stderr : process.stdout;
+}
+
+function traceOut(line: string): void {
+  traceStream().write(`${line}\n`);
+}
+
 export function openStack(flags: ParsedFlags): TuntcpStack {
   try {
     return createStack({
@@ -13,6 +28,11 @@ export function openStack(flags: ParsedFlags): TuntcpStack {
       mtu: Number(flags.mtu),
       isnSecret: flags['isn-secret'] === undefined ? undefined : String(flags['isn-secret']),
       tcp: { msl: Number(flags.msl) * 1000 },
+      pcap: flags.pcap === undefined ? undefined : String(flags.pcap),
+      impair: flags.impair === undefined ? undefined : String(flags.impair),
+      // Ladders for the status page always; printed live with --trace (on stderr when
+      // stdout carries a connection's data, as in tuntcp connect).
+      ladder: { onLine: flags.trace === true ? traceOut : undefined, color: flags.trace === true && traceStream().isTTY === true },
     });
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);

@@ -13,8 +13,11 @@
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { Stack } from '../stack';
-import type { Connection } from '../tcp/connection';
 import type { TcpLayer } from '../tcp/tcp-layer';
+import { connectionInfos } from '../trace/connection-info';
+import type { ConnectionLadder } from '../trace/ladder';
+import { METRICS_CONTENT_TYPE, renderMetrics } from '../trace/metrics';
+import { renderLadderSvg } from '../trace/svg';
 import type { TcpStack } from '../socket/net';
 import { ipv4ToString } from '../wire/ipv4';
 import { Service, startService } from './service';
@@ -34,54 +37,19 @@ export const BYTES_CHUNK: Buffer = (() => {
   return b;
 })();
 
-/** One connection as GET /connections reports it. */
-export interface ConnectionInfo {
-  local: string;
-  remote: string;
-  state: string;
-  /** Congestion window, bytes. */
-  cwnd: number;
-  /** Smoothed RTT in ms; null before the first sample. */
-  srtt: number | null;
-  /** Current retransmission timeout in ms (with backoff). */
-  rto: number;
-  retransmits: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** The peer's window and ours, bytes. */
-  sndWnd: number;
-  rcvWnd: number;
+/** What the site reads: the stack, its TCP layer, and (optionally) recent ladder diagrams. */
+export interface HttpSiteContext {
+  readonly stack: Stack;
+  readonly tcp: TcpLayer;
+  /** Recent connections' ladders for the status page (the stack's LadderTracer), if any. */
+  readonly ladder?: { recent(): readonly ConnectionLadder[] } | null;
 }
 
-export function describeConnection(c: Connection): ConnectionInfo {
-  return {
-    local: `${ipv4ToString(c.localAddr)}:${c.localPort}`,
-    remote: `${ipv4ToString(c.remoteAddr)}:${c.remotePort}`,
-    state: c.state,
-    cwnd: c.cc.cwnd,
-    srtt: c.rtt.hasSample ? round3(c.rtt.srtt) : null,
-    rto: round3(c.rtt.currentRto()),
-    retransmits: c.stats.retransmits,
-    bytesIn: c.stats.bytesIn,
-    bytesOut: c.stats.bytesOut,
-    sndWnd: c.sndWnd,
-    rcvWnd: c.rcvWnd,
-  };
-}
-
-/** Every live connection of the layer (TIME-WAIT records excluded: they are not connections any more). */
-export function describeConnections(tcp: TcpLayer): ConnectionInfo[] {
-  const out: ConnectionInfo[] = [];
-  for (const c of tcp.connections()) out.push(describeConnection(c));
-  return out;
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
+/** How many recent ladders the status page shows. */
+const LADDERS_ON_PAGE = 5;
 
 /** The request handler, usable with any http.Server. */
-export function createHttpHandler(ctx: { readonly stack: Stack; readonly tcp: TcpLayer }): http.RequestListener {
+export function createHttpHandler(ctx: HttpSiteContext): http.RequestListener {
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -89,10 +57,11 @@ export function createHttpHandler(ctx: { readonly stack: Stack; readonly tcp: Tc
     const method = req.method ?? 'GET';
     const isGet = method === 'GET' || method === 'HEAD';
 
-    if (path === '/' || path === '/connections') {
+    if (path === '/' || path === '/connections' || path === '/metrics') {
       if (!isGet) return methodNotAllowed(req, res, 'GET, HEAD');
       if (path === '/') return sendBody(req, res, 200, 'text/html; charset=utf-8', statusPage(ctx));
-      return sendBody(req, res, 200, 'application/json', `${JSON.stringify(describeConnections(ctx.tcp))}\n`);
+      if (path === '/metrics') return sendBody(req, res, 200, METRICS_CONTENT_TYPE, renderMetrics(ctx.stack.counters, ctx.tcp.connections(), { timeWait: ctx.tcp.timeWaitCount }));
+      return sendBody(req, res, 200, 'application/json', `${JSON.stringify(connectionInfos(ctx.tcp.connections()))}\n`);
     }
     if (path.startsWith('/bytes/')) {
       if (!isGet) return methodNotAllowed(req, res, 'GET, HEAD');
@@ -201,8 +170,8 @@ function fmtMs(x: number | null): string {
   return x === null ? '-' : x.toFixed(1);
 }
 
-function statusPage(ctx: { readonly stack: Stack; readonly tcp: TcpLayer }): string {
-  const conns = describeConnections(ctx.tcp);
+function statusPage(ctx: HttpSiteContext): string {
+  const conns = connectionInfos(ctx.tcp.connections());
   const k = ctx.stack.counters;
   const rows = conns
     .map((c) =>
@@ -230,6 +199,7 @@ function statusPage(ctx: { readonly stack: Stack; readonly tcp: TcpLayer }): str
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="refresh" content="2">
 <title>tuntcp ${addr}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; }
@@ -237,6 +207,8 @@ table { border-collapse: collapse; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f4f4f4; }
 td:nth-child(-n+3) { text-align: left; font-family: monospace; }
+figure { margin: 1.5em 0; overflow-x: auto; }
+figcaption { font-family: monospace; margin-bottom: 0.4em; }
 </style>
 </head>
 <body>
@@ -249,10 +221,23 @@ Segments in ${k.tcpIn}, out ${k.tcpOut}, retransmitted ${k.tcpRetransmits}; pack
 ${rows}
 </tbody>
 </table>
-<p><a href="/connections">/connections</a> (JSON) · <a href="/bytes/1048576">/bytes/1048576</a> · PUT or POST /upload</p>
+${laddersSection(ctx)}
+<p><a href="/connections">/connections</a> (JSON) · <a href="/metrics">/metrics</a> (Prometheus) · <a href="/bytes/1048576">/bytes/1048576</a> · PUT or POST /upload</p>
 </body>
 </html>
 `;
+}
+
+/** The newest recent connections' ladder diagrams, as inline SVG, newest first. */
+function laddersSection(ctx: HttpSiteContext): string {
+  const recent = ctx.ladder?.recent() ?? [];
+  if (recent.length === 0) return '';
+  const figures = recent
+    .slice(-LADDERS_ON_PAGE)
+    .reverse()
+    .map((l) => `<figure>\n<figcaption>${escapeHtml(`#${l.id} ${l.remote} → ${l.local}${l.teardown === null ? '' : `, ${l.teardown} teardown`}`)}</figcaption>\n${renderLadderSvg(l)}\n</figure>`)
+    .join('\n');
+  return `<h2>Recent connections</h2>\n${figures}`;
 }
 
 export interface HttpSite extends Service {
@@ -261,8 +246,8 @@ export interface HttpSite extends Service {
 }
 
 /** Serve the site on `port` of the stack. */
-export function startHttpSite(net: TcpStack, port: number = HTTP_PORT): HttpSite {
-  const server = http.createServer(createHttpHandler(net));
+export function startHttpSite(net: TcpStack, port: number = HTTP_PORT, ladder: HttpSiteContext['ladder'] = null): HttpSite {
+  const server = http.createServer(createHttpHandler({ stack: net.stack, tcp: net.tcp, ladder }));
   // net.Server under Node's http is half-open (http decides when to end its side).
   const service = startService(net, 'http', port, { allowHalfOpen: true, noDelay: true }, (socket) => {
     server.emit('connection', socket);

@@ -6,7 +6,7 @@ import type { TcpStack } from '../socket/net';
 import { CHARGEN_PORT, startChargen } from './chargen';
 import { DISCARD_PORT, startDiscard } from './discard';
 import { ECHO_PORT, startEcho } from './echo';
-import { HTTP_PORT, startHttpSite } from './http-site';
+import { HTTP_PORT, HttpSiteContext, startHttpSite } from './http-site';
 import type { Service } from './service';
 
 export interface ServicePorts {
@@ -33,7 +33,7 @@ export interface Services {
 }
 
 /** Start the services on their ports (missing ones take the defaults; 0 = off). */
-export function startServices(net: TcpStack, ports: ServicePorts = {}): Services {
+export function startServices(net: TcpStack, ports: ServicePorts = {}, ladder: HttpSiteContext['ladder'] = null): Services {
   const p = { ...DEFAULT_SERVICE_PORTS, ...ports };
   for (const [name, port] of Object.entries(p)) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -42,7 +42,7 @@ export function startServices(net: TcpStack, ports: ServicePorts = {}): Services
   }
   const services: Service[] = [];
   try {
-    if (p.http !== 0) services.push(startHttpSite(net, p.http));
+    if (p.http !== 0) services.push(startHttpSite(net, p.http, ladder));
     if (p.echo !== 0) services.push(startEcho(net, p.echo));
     if (p.discard !== 0) services.push(startDiscard(net, p.discard));
     if (p.chargen !== 0) services.push(startChargen(net, p.chargen));
@@ -65,7 +65,7 @@ export function startServices(net: TcpStack, ports: ServicePorts = {}): Services
 export { startChargen, chargenLines, CHARGEN_LINE_CHARS } from './chargen';
 export { startDiscard } from './discard';
 export { startEcho } from './echo';
-export { startHttpSite, createHttpHandler, describeConnections, describeConnection, escapeHtml, BYTES_CHUNK, MAX_BYTES } from './http-site';
-export type { ConnectionInfo, HttpSite } from './http-site';
+export { startHttpSite, createHttpHandler, escapeHtml, BYTES_CHUNK, MAX_BYTES } from './http-site';
+export type { HttpSite, HttpSiteContext } from './http-site';
 export type { Service } from './service';
 export { CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT };

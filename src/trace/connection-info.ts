@@ -30,8 +30,19 @@ export interface ConnectionInfo {
   rttvar: number | null;
   /** Current retransmission timeout, ms, backoff included. */
   rto: number;
-  /** Segments retransmitted. */
+  /** Segments retransmitted, for any reason. */
   retransmits: number;
+  /** Loss recoveries started by duplicate ACKs or SACK (RFC 5681 §3.2, RFC 6675). */
+  fastRetransmits: number;
+  /** Retransmission timeouts (RFC 6298 §5.4). */
+  timeouts: number;
+  /** Duplicate ACKs received. */
+  dupAcks: number;
+  /** SACK blocks received and sent (RFC 2018). */
+  sackBlocksIn: number;
+  sackBlocksOut: number;
+  /** Bytes received out of order, held for reassembly. */
+  outOfOrderBytes: number;
   /** Payload bytes received and sent (retransmissions not counted twice). */
   bytesIn: number;
   bytesOut: number;
@@ -71,6 +82,12 @@ export function connectionInfo(conn: Connection): ConnectionInfo {
     rttvar: rtt.hasSample ? round3(rtt.rttvar) : null,
     rto: round3(rtt.currentRto()),
     retransmits: conn.stats.retransmits,
+    fastRetransmits: conn.stats.fastRetransmits,
+    timeouts: conn.stats.timeouts,
+    dupAcks: conn.stats.dupAcks,
+    sackBlocksIn: conn.stats.sackBlocksIn,
+    sackBlocksOut: conn.stats.sackBlocksOut,
+    outOfOrderBytes: conn.stats.outOfOrderBytes,
     bytesIn: conn.stats.bytesIn,
     bytesOut: conn.stats.bytesOut,
     segmentsIn: conn.stats.segmentsIn,
