@@ -32,6 +32,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'echo', type: 'port', default: 7, help: 'echo service port, RFC 862 (0 turns it off)', commands: ['up'] },
   { name: 'discard', type: 'port', default: 9, help: 'discard service port, RFC 863 (0 turns it off)', commands: ['up'] },
   { name: 'chargen', type: 'port', default: 19, help: 'chargen service port, RFC 864 (0 turns it off)', commands: ['up'] },
+  { name: 'cc', type: 'string', default: 'newreno', help: 'congestion control: newreno (RFC 5681/6582) or cubic (RFC 9438)', commands: BOTH },
   { name: 'isn-secret', type: 'hex', default: undefined, help: 'ISN secret key, at least 16 bytes of hex (RFC 6528); random per process when unset', commands: BOTH },
   { name: 'msl', type: 'seconds', default: 30, help: 'maximum segment lifetime in seconds; TIME-WAIT lasts 2 x MSL', commands: BOTH },
   { name: 'pcap', type: 'file', default: undefined, help: 'write every packet in and out to FILE (pcap, raw IP; open it with Wireshark)', commands: BOTH },
@@ -115,6 +116,7 @@ function convert(spec: FlagSpec, value: string): string | number {
 /** The placeholder shown after a flag in help and docs (`--mtu N`). */
 export function metavar(f: FlagSpec): string {
   if (f.name === 'impair') return 'SPEC';
+  if (f.name === 'cc') return 'NAME';
   const names: Record<FlagType, string> = { string: 'NAME', file: 'FILE', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX' };
   return names[f.type];
 }

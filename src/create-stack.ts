@@ -13,6 +13,8 @@ import { TunLink } from './link/tun-link';
 import { TcpStack } from './socket/net';
 import { Stack } from './stack';
 import { TcpConfig } from './tcp/config';
+import { newReno } from './tcp/congestion';
+import { cubic } from './tcp/cubic';
 import { IsnGenerator, parseIsnSecret } from './tcp/isn';
 import { TcpLayer } from './tcp/tcp-layer';
 import { LadderTracer } from './trace/ladder';
@@ -41,9 +43,14 @@ export interface CreateStackOptions {
    * recent connections are kept for the status page. Off (no tracer, no cost) when false.
    */
   ladder?: false | { onLine?: (line: string) => void; color?: boolean };
+  /** Congestion controller: 'newreno' (RFC 5681/6582, the default) or 'cubic' (RFC 9438). */
+  cc?: string;
   /** Impair the link both ways: `loss=5%,reorder=2%,dup=1%,corrupt=0.5%,delay=10ms,jitter=5ms,seed=N`. */
   impair?: string;
 }
+
+/** The congestion controllers `--cc` chooses from. */
+export const CONGESTION_CONTROLLERS = { newreno: newReno, cubic } as const;
 
 /** A bad option: the message names it and the fix. */
 export class ConfigError extends Error {
@@ -89,6 +96,8 @@ export function createStack(opts: CreateStackOptions = {}): TuntcpStack {
   const addr = parseIpv4(addrText);
   if (addr === null) throw new ConfigError(`addr: ${JSON.stringify(addrText)} is not an IPv4 address like 10.77.0.2`);
   const secret = isnSecret(opts.isnSecret);
+  const ccFactory = CONGESTION_CONTROLLERS[(opts.cc ?? 'newreno') as keyof typeof CONGESTION_CONTROLLERS];
+  if (ccFactory === undefined) throw new ConfigError(`cc: ${JSON.stringify(opts.cc)} is not one of ${Object.keys(CONGESTION_CONTROLLERS).join(', ')}`);
 
   let link: Link;
   let device: TunDevice | null = null;
@@ -163,7 +172,7 @@ export function createStack(opts: CreateStackOptions = {}): TuntcpStack {
   }
 
   const stack = new Stack(link, { address: addr, initialId: randomBytes(2).readUInt16BE(0), clock });
-  const tcp = new TcpLayer(stack.ip, stack.counters, { isn: new IsnGenerator(secret), config: opts.tcp });
+  const tcp = new TcpLayer(stack.ip, stack.counters, { isn: new IsnGenerator(secret), config: opts.tcp, congestionControl: ccFactory });
   stack.addTransport(tcp);
   let ladder: LadderTracer | null = null;
   if (opts.ladder !== false) {

@@ -30,6 +30,7 @@ export function openStack(flags: ParsedFlags): TuntcpStack {
       tcp: { msl: Number(flags.msl) * 1000 },
       pcap: flags.pcap === undefined ? undefined : String(flags.pcap),
       impair: flags.impair === undefined ? undefined : String(flags.impair),
+      cc: String(flags.cc),
       // Ladders for the status page always; printed live with --trace (on stderr when
       // stdout carries a connection's data, as in tuntcp connect).
       ladder: { onLine: flags.trace === true ? traceOut : undefined, color: flags.trace === true && traceStream().isTTY === true },

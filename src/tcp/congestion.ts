@@ -10,8 +10,11 @@ export interface CongestionControl {
   readonly cwnd: number;
   /** Slow-start threshold (RFC 5681 §2 "ssthresh"). */
   readonly ssthresh: number;
-  /** New data was acknowledged outside loss recovery. `flight` is what was outstanding before it. */
-  onAck(acked: number, flight: number, now: number): void;
+  /**
+   * New data was acknowledged outside loss recovery. `flight` is what was outstanding
+   * before it; `srtt` the smoothed RTT in ms (0 before the first sample).
+   */
+  onAck(acked: number, flight: number, now: number, srtt?: number): void;
   /**
    * Loss detected by duplicate ACKs or SACK: fast retransmit begins. Set ssthresh and
    * cwnd for the recovery (the connection adds NewReno's temporary inflation itself).
@@ -25,6 +28,11 @@ export interface CongestionControl {
 
 export type CongestionControlFactory = (mss: number, initialWindowSegments: number) => CongestionControl;
 
+/** RFC 6928 §2: IW = min(N × MSS, max(2 × MSS, N × 1460)) bytes, N = 10 by default. */
+export function initialWindow(mss: number, segments: number): number {
+  return Math.min(segments * mss, Math.max(2 * mss, segments * 1460));
+}
+
 /** RFC 5681 §3.1 with RFC 6582's NewReno fast recovery. */
 export class NewReno implements CongestionControl {
   readonly name = 'newreno';
@@ -35,8 +43,7 @@ export class NewReno implements CongestionControl {
   private acc = 0;
 
   constructor(private readonly mss: number, initialWindowSegments: number) {
-    // RFC 6928 §2: IW = min(10 × MSS, max(2 × MSS, 14600)) for IW10; RFC 5681 §3.1 otherwise.
-    this.cwnd = Math.min(initialWindowSegments * mss, Math.max(2 * mss, initialWindowSegments * 1460));
+    this.cwnd = initialWindow(mss, initialWindowSegments);
   }
 
   onAck(acked: number, _flight: number, _now: number): void {
