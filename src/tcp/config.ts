@@ -35,6 +35,11 @@ export interface TcpConfig {
   timestamps: boolean;
   /** Offer selective acknowledgments (RFC 2018) and SACK-based loss recovery (RFC 6675). */
   sack: boolean;
+  /**
+   * RACK-TLP loss detection (RFC 8985) in place of RFC 6675's DupThresh, with tail loss
+   * probes. Needs SACK: a connection without it keeps NewReno (RFC 6582) and the RTO.
+   */
+  rack: boolean;
   /** An orphaned connection (closed by the application) waits this long in FIN-WAIT-2: 60 s, Linux's tcp_fin_timeout. */
   finWait2Timeout: number;
   /** Keepalive idle time, probe interval and probe count: 2 h, 75 s, 9 (RFC 1122 §4.2.3.6; Linux's defaults). */
@@ -61,6 +66,7 @@ export function defaultTcpConfig(mtu = 1500): TcpConfig {
     windowScaling: true,
     timestamps: true,
     sack: true,
+    rack: true,
     finWait2Timeout: 60_000,
     keepaliveIdle: 7_200_000,
     keepaliveInterval: 75_000,

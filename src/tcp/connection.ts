@@ -15,9 +15,10 @@
  * (tcp-layer.ts) does that for all connections at once.
  */
 import { TcpFlag } from '../wire/tcp';
-import { TcpOptions, tcpOptionsLength } from '../wire/tcp-options';
+import { TCP_MAX_SACK_BLOCKS, TcpOptions, tcpOptionsLength } from '../wire/tcp-options';
 import { TcpConfig } from './config';
 import { CongestionControl, CongestionControlFactory, newReno } from './congestion';
+import { Rack, probeDeadline } from './rack';
 import { RecvBuffer } from './recv-buffer';
 import { RttEstimator } from './rtt';
 import { Segment, SegmentOut } from './segment';
@@ -41,7 +42,14 @@ export type ConnEvent = (typeof ConnEvent)[keyof typeof ConnEvent];
 /** Error codes, as Node's `net` reports them. */
 export type ConnErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT';
 
-/** The connection's timers (STYLE.md rule 2: one table of named deadlines). */
+/**
+ * The connection's timers (STYLE.md rule 2: one table of named deadlines).
+ *
+ * RETRANSMIT is the loss-detection timer. With RACK-TLP it also carries the RACK
+ * reordering timer and the TLP probe timeout: RFC 8985 §8 has them share one timer with a
+ * note of its kind, since only the earliest matters and the RTO is the backstop of both.
+ * `lossTimerKind` tells which is armed.
+ */
 export const Timer = {
   RETRANSMIT: 0,
   DELAYED_ACK: 1,
@@ -93,6 +101,10 @@ export interface ConnectionStats {
   sackBlocksOut: number;
   /** Bytes received out of order (held for reassembly). */
   outOfOrderBytes: number;
+  /** Segments RACK marked lost (RFC 8985 §6.2), each a retransmission to come. */
+  rackLost: number;
+  /** Tail loss probes sent (RFC 8985 §7.3). */
+  tlpProbes: number;
 }
 
 export class Connection implements Endpoints {
@@ -141,6 +153,8 @@ export class Connection implements Endpoints {
     sackBlocksIn: 0,
     sackBlocksOut: 0,
     outOfOrderBytes: 0,
+    rackLost: 0,
+    tlpProbes: 0,
   };
   readonly deadlines = new Float64Array(TIMER_COUNT).fill(Infinity);
 
@@ -174,6 +188,11 @@ export class Connection implements Endpoints {
   sackOk = false;
   /** The sender's SACK scoreboard (RFC 6675 §3). */
   readonly scoreboard = new SackScoreboard();
+  /**
+   * RACK-TLP state and transmission log (RFC 8985); null unless the configuration asks
+   * for it and SACK is in force (RFC 8985 §4 needs SACK to tell what was delivered).
+   */
+  rack: Rack | null = null;
   /** RFC 7323 §4.3: TS.Recent, when it was set, and Last.ACK.sent. */
   private tsRecent = 0;
   private tsRecentAt = 0;
@@ -205,6 +224,26 @@ export class Connection implements Endpoints {
   private rtxEnd = 0;
   /** Consecutive retransmission timeouts of the same data. */
   private retries = 0;
+  /**
+   * The loss-detection timer's three deadlines (see `Timer`): the RTO (RFC 6298), the
+   * RACK reordering timer (RFC 8985 §6.2) and the TLP probe timeout (RFC 8985 §7.2).
+   * `deadlines[Timer.RETRANSMIT]` is their minimum.
+   */
+  private rtoAt = Infinity;
+  private reoAt = Infinity;
+  private ptoAt = Infinity;
+  /** The probe timeout fired: the next segment sent is a tail loss probe (RFC 8985 §7.3). */
+  private tlpPending = false;
+  /**
+   * RFC 6675 §5 (4.3): on entering recovery the first lost segment is retransmitted
+   * whatever the pipe; so is the first after a timeout (RFC 6298 §5.4).
+   */
+  private rtxForce = false;
+  /** Per SACK block of the ACK being processed: bytes it newly SACKed, and ascending order. */
+  private readonly sackAdded = new Float64Array(TCP_MAX_SACK_BLOCKS);
+  private readonly sackOrder = new Uint8Array(TCP_MAX_SACK_BLOCKS);
+  /** The ACK being processed echoes a timestamp older than the data it acknowledges (see rttSampleFromAck). */
+  private staleEcho = false;
   /** RFC 6298 §3 (Karn): one segment timed at a time, never a retransmitted one. */
   private rttTiming = false;
   private rttSeq = 0;
@@ -305,6 +344,11 @@ export class Connection implements Endpoints {
       this.tsRecentAt = this.now;
     }
     this.sackOk = this.config.sack && o.sackPermitted;
+    if (this.sackOk && this.config.rack) {
+      if (this.rack === null) this.rack = new Rack();
+    } else {
+      this.rack = null;
+    }
     this.effMss = this.sndMss - (this.tsOk ? TS_OPTION_SPACE : 0);
     this.cc = this.ccFactory(this.effMss, this.config.initialWindow);
   }
@@ -554,7 +598,7 @@ export class Connection implements Endpoints {
     this.setState(TcpState.SYN_RECEIVED);
     this.synPending = true;
     this.sndNxt = this.iss; // the SYN,ACK re-sends our SYN's sequence number
-    this.stopTimer(Timer.RETRANSMIT);
+    this.setRto(Infinity);
   }
 
   /** RFC 9293 §3.10.7.4: every state from SYN-RECEIVED on. */
@@ -734,8 +778,15 @@ export class Connection implements Endpoints {
     if (this.sackOk) {
       const o = seg.options;
       this.stats.sackBlocksIn += o.sackCount;
-      for (let i = 0; i < o.sackCount; i++) newlySacked += this.scoreboard.add(o.sackBlocks[2 * i]!, o.sackBlocks[2 * i + 1]!, seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndNxt);
+      for (let i = 0; i < o.sackCount; i++) {
+        const added = this.scoreboard.add(o.sackBlocks[2 * i]!, o.sackBlocks[2 * i + 1]!, seqGt(ack, this.sndUna) ? ack : this.sndUna, this.sndNxt);
+        this.sackAdded[i] = added;
+        newlySacked += added;
+      }
     }
+    // RFC 8985 §6.2 steps 1–3: what this ACK delivered updates RACK (before SND.UNA moves).
+    const ackedNew = seqGt(ack, this.sndUna);
+    if (this.rack !== null) this.rackOnAck(seg, ack, now);
     if (seqGt(ack, this.sndUna)) {
       // "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK" and remove what
       // is acknowledged from the retransmission queue.
@@ -748,6 +799,8 @@ export class Connection implements Endpoints {
       // RFC 6675 §2: an ACK that SACKs new data counts as a duplicate too.
       this.onDuplicateAck(flight, now);
     }
+    // RFC 8985 §6.2 step 5 and §7.2–7.4.
+    if (this.rack !== null) this.rackAfterAck(seg, ack, ackedNew, flight, now);
 
     // Update the send window: "If SND.UNA =< SEG.ACK =< SND.NXT ... if (SND.WL1 < SEG.SEQ
     // or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set SND.WND <- SEG.WND ...".
@@ -811,7 +864,7 @@ export class Connection implements Endpoints {
       }
       // With SACK (RFC 6675 §5 step C), the scoreboard says what to send next.
     } else {
-      this.cc.onAck(acked, flight, now);
+      this.cc.onAck(acked, flight, now, this.rtt.srtt);
     }
     // The retransmission range cannot start below SND.UNA.
     if (seqLt(this.rtxNext, this.sndUna)) this.rtxNext = this.sndUna;
@@ -819,14 +872,16 @@ export class Connection implements Endpoints {
     if (seqLt(this.highRxt, this.sndUna)) this.highRxt = this.sndUna;
     // RFC 6298 §5.2: all outstanding data acknowledged → turn off the timer; §5.3 new data
     // acknowledged → restart it.
-    if (this.sndUna === this.sndNxt) this.stopTimer(Timer.RETRANSMIT);
-    else this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    if (this.sndUna === this.sndNxt) this.setRto(Infinity);
+    else this.setRto(now + this.rtt.currentRto());
     if (!this.finQueued || this.sendBuf.free > 0) this.events |= ConnEvent.WRITABLE;
   }
 
   private onDuplicateAck(flight: number, now: number): void {
     this.dupAcks++;
     this.stats.dupAcks++;
+    // RFC 8985 replaces DupThresh: RACK decides what is lost and when recovery starts.
+    if (this.rack !== null) return;
     if (this.inRecovery) {
       // RFC 5681 §3.2 step 4: NewReno inflates by one SMSS per further duplicate ACK;
       // with SACK the pipe estimate already accounts for what left the network.
@@ -914,14 +969,136 @@ export class Connection implements Endpoints {
   private rttSampleFromAck(seg: Segment, ack: number, now: number): void {
     if (this.tsOk && seg.options.hasTimestamps && seg.options.tsEcr !== 0) {
       const rtt = seqDiff(this.tsNow(now), seg.options.tsEcr);
-      if (rtt >= 0) this.rtt.sample(rtt);
+      // With RACK's log we know when the first byte this ACK acknowledges was last sent.
+      // An echo older than that is from an earlier transmission, or an old TS.Recent
+      // that a duplicate drew (RFC 7323 §4.3 does not update it for those): it would
+      // count loss and backed-off timeouts into the RTT. RFC 7323 §4.2 lets the sender
+      // use a sample ("MAY"), so it takes only the unambiguous ones.
+      if (rtt >= 0 && !this.staleEcho) {
+        this.rtt.sample(rtt);
+        this.rack?.onRttSample(rtt);
+      }
       this.rttTiming = false;
       return;
     }
     if (this.rttTiming && seqGeq(ack, this.rttSeq)) {
       this.rtt.sample(now - this.rttStart);
+      this.rack?.onRttSample(now - this.rttStart);
       this.rttTiming = false;
     }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // RACK-TLP (RFC 8985)
+
+  /**
+   * RFC 8985 §6.2 steps 1–3 for an acceptable ACK: the segments it cumulatively
+   * acknowledges, then those its SACK blocks newly cover, in ascending sequence order,
+   * update RACK.min_RTT, RACK.rtt, RACK.xmit_ts/end_seq and the reordering detection.
+   */
+  private rackOnAck(seg: Segment, ack: number, now: number): void {
+    const rack = this.rack!;
+    const o = seg.options;
+    // When the segment whose timestamp this ACK echoes was sent (our TSval is whole ms
+    // plus an offset; see tsNow), for §6.2 step 2's first test.
+    const echoedAt = this.tsOk && o.hasTimestamps && o.tsEcr !== 0 ? Math.floor(now) - seqDiff(this.tsNow(now), o.tsEcr) : Infinity;
+    rack.beginAck(echoedAt);
+    this.staleEcho = false;
+    if (seqGt(ack, this.sndUna)) {
+      this.staleEcho = rack.log.length > 0 && Math.floor(rack.log.xmitTs(0)) > echoedAt;
+      rack.cumulativeAck(ack, now);
+    }
+    // The blocks in ascending order (a receiver puts the most recent first, RFC 2018 §4);
+    // a block that SACKed nothing new has nothing to deliver.
+    const n = this.sackOk ? o.sackCount : 0;
+    const order = this.sackOrder;
+    for (let i = 0; i < n; i++) {
+      let j = i;
+      while (j > 0 && seqLt(o.sackBlocks[2 * i]!, o.sackBlocks[2 * order[j - 1]!]!)) {
+        order[j] = order[j - 1]!;
+        j--;
+      }
+      order[j] = i;
+    }
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
+      if (this.sackAdded[i]! > 0) rack.sack(o.sackBlocks[2 * i]!, o.sackBlocks[2 * i + 1]!, now);
+    }
+    rack.endAck(now);
+  }
+
+  /** After an ACK: TLP bookkeeping (RFC 8985 §7.4), loss detection (§6.2 step 5), the PTO (§7.2). */
+  private rackAfterAck(seg: Segment, ack: number, ackedNew: boolean, flight: number, now: number): void {
+    const rack = this.rack!;
+    if (rack.tlpActive && seqGeq(ack, rack.tlpEndSeq)) {
+      // RFC 8985 §7.4 (simplified): the probe is acknowledged. A probe of new data needs
+      // nothing more: if the tail before it was lost, RACK sees that from the probe's
+      // delivery. A retransmitted probe that is acknowledged, with no D-SACK (RFC 2883
+      // §4: a first block below the ACK) saying the original arrived too, repaired a lost
+      // tail: that loss gets the congestion response recovery would have given it.
+      rack.tlpActive = false;
+      const o = seg.options;
+      const dsack = o.sackCount > 0 && seqLeq(o.sackBlocks[1]!, ack);
+      if (rack.tlpIsRetrans && !dsack && !this.inRecovery) this.cc.onCongestionEvent(flight, now);
+    }
+    this.rackDetectLoss(now);
+    // §7.2: an ACK that cumulatively acknowledges new data restarts the probe timer.
+    if (ackedNew) this.armProbe(now);
+  }
+
+  /**
+   * RFC 8985 §6.2 step 5 (RACK_detect_loss_and_arm_timer), after an ACK or when the
+   * reordering timer fires: mark what is lost, start recovery if this is a new loss
+   * episode (RFC 8985 §9.3 with RFC 6675 §5's window reduction, once per episode), and arm
+   * the reordering timer for the next segment that may yet be declared lost.
+   */
+  private rackDetectLoss(now: number): void {
+    const rack = this.rack!;
+    const lossRecovery = this.inRecovery || seqLt(this.sndUna, this.recover);
+    this.reoAt = rack.detectLoss(now, rack.reoWnd(lossRecovery, this.rtt.srtt));
+    if (rack.lostNow > 0) {
+      this.stats.rackLost += rack.lostNow;
+      // RFC 6582 §3.2 step 2 / RFC 6675 §5: losses in data sent before the last recovery
+      // (or timeout) began belong to that episode: resend them, reduce the window once.
+      if (!this.inRecovery && seqGeq(this.sndUna, this.recover)) {
+        const flight = seqDiff(this.sndNxt, this.sndUna);
+        this.inRecovery = true;
+        this.stats.fastRetransmits++;
+        this.recover = this.sndNxt;
+        this.highRxt = this.sndUna;
+        this.inflation = 0;
+        this.cc.onCongestionEvent(flight, now);
+        this.rtxForce = true;
+        this.rttTiming = false; // RFC 6298 §3 (Karn)
+      }
+      // §7.2: no probe during recovery.
+      this.ptoAt = Infinity;
+      this.tlpPending = false;
+    }
+    this.syncLossTimer();
+  }
+
+  /**
+   * RFC 8985 §7.2: a probe may be scheduled when data is outstanding, no loss recovery
+   * (fast or after a timeout) is under way, nothing is SACKed (RACK's reordering timer
+   * has that case) or marked lost, no probe is outstanding (§7.3: at most one), and the
+   * peer's window is open (a closed one is the persist timer's business).
+   */
+  private canProbe(): boolean {
+    const rack = this.rack;
+    if (rack === null || rack.tlpActive || this.inRecovery || seqLt(this.sndUna, this.recover)) return false;
+    return rack.log.sackedSegs === 0 && rack.log.lostBytes === 0 && this.sndWnd > 0 && isSynchronized(this.state);
+  }
+
+  /** RFC 8985 §7.2: start or restart the probe timeout (TLP_calc_PTO), or cancel it. */
+  private armProbe(now: number): void {
+    if (this.sndUna === this.sndNxt || !this.canProbe()) {
+      this.ptoAt = Infinity;
+    } else {
+      const flight = seqDiff(this.sndNxt, this.sndUna);
+      this.ptoAt = probeDeadline(now, this.rtt.hasSample, this.rtt.srtt, flight <= this.effMss, this.rtoAt);
+    }
+    this.syncLossTimer();
   }
 
   /**
@@ -1053,7 +1230,7 @@ export class Connection implements Endpoints {
       this.fired(Timer.FIN_WAIT_2);
       if (this.state === TcpState.FIN_WAIT_2) return this.enterClosed();
     }
-    if (d[Timer.RETRANSMIT]! <= now) this.onRetransmitTimeout(now);
+    if (d[Timer.RETRANSMIT]! <= now) this.onLossTimer(now);
     if (this.isClosed) return;
     if (d[Timer.DELAYED_ACK]! <= now) {
       d[Timer.DELAYED_ACK] = Infinity;
@@ -1064,10 +1241,39 @@ export class Connection implements Endpoints {
     if (d[Timer.KEEPALIVE]! <= now) this.onKeepaliveTimeout(now);
   }
 
+  /**
+   * The loss-detection timer (see `Timer`) fired: whichever of its deadlines are due run,
+   * reordering timer first (its losses start recovery, which cancels the probe), then the
+   * probe timeout (which restarts the RTO), then the RTO.
+   */
+  private onLossTimer(now: number): void {
+    this.fired(Timer.RETRANSMIT);
+    if (this.reoAt <= now) {
+      // RFC 8985 §6.2: the reordering timer runs RACK_detect_loss_and_arm_timer again.
+      this.reoAt = Infinity;
+      if (this.rack !== null) this.rackDetectLoss(now);
+    }
+    if (this.ptoAt <= now) {
+      this.ptoAt = Infinity;
+      this.onProbeTimeout(now);
+    }
+    if (this.rtoAt <= now) this.onRetransmitTimeout(now);
+    if (!this.isClosed) this.syncLossTimer();
+  }
+
+  /**
+   * RFC 8985 §7.3: the probe timeout fired. The next segment out is the probe (fillData);
+   * the RTO is restarted behind it.
+   */
+  private onProbeTimeout(now: number): void {
+    if (this.rack === null || this.sndUna === this.sndNxt || !this.canProbe()) return;
+    this.tlpPending = true;
+    this.rtoAt = now + this.rtt.currentRto();
+  }
+
   /** RFC 6298 §5.4–5.7. */
   private onRetransmitTimeout(now: number): void {
-    this.deadlines[Timer.RETRANSMIT] = Infinity;
-    this.fired(Timer.RETRANSMIT);
+    this.rtoAt = Infinity;
     if (this.sndUna === this.sndNxt && !this.synPending) return;
     const limit = this.state === TcpState.SYN_SENT ? this.config.synRetries : this.state === TcpState.SYN_RECEIVED ? this.config.synAckRetries : this.config.maxRetries;
     // A zero window is not a dead peer: while it keeps answering our probes, retransmissions
@@ -1092,15 +1298,29 @@ export class Connection implements Endpoints {
       // RFC 2018 §8: after a timeout the receiver may have reneged on what it SACKed. RFC
       // 6675 §5.1 (with its erratum) allows keeping the scoreboard given a test for
       // reneging: ours is a second timeout of the same data, which clears it.
-      if (this.retries > 1) this.scoreboard.clear();
+      if (this.retries > 1) {
+        this.scoreboard.clear();
+        this.rack?.log.clearSacked();
+      }
       this.highRxt = this.sndUna;
       this.recover = this.sndNxt; // RFC 6582 §3.2 step 4 after a timeout
       this.dupAcks = 0;
-      this.rtxNext = this.sndUna;
-      this.rtxEnd = this.sndNxt;
+      const rack = this.rack;
+      if (rack !== null) {
+        // RFC 8985 §6.3: RACK marks what the timeout shows lost, and those marks drive the
+        // retransmissions (the first one whatever the pipe: RFC 6298 §5.4).
+        rack.markLostOnRto(now, rack.reoWnd(true, this.rtt.srtt));
+        this.stats.rackLost += rack.lostNow;
+        this.rtxForce = true;
+        this.tlpPending = false;
+        this.reoAt = this.ptoAt = Infinity;
+      } else {
+        this.rtxNext = this.sndUna;
+        this.rtxEnd = this.sndNxt;
+      }
     }
     // §5.6: start the timer again with the backed-off RTO (when the segment goes out).
-    this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    this.setRto(now + this.rtt.currentRto());
   }
 
   /**
@@ -1221,7 +1441,7 @@ export class Connection implements Endpoints {
     out.window = this.windowToAdvertise(true);
     out.retransmit = this.sndNxt !== this.iss || this.retries > 0;
     this.sndNxt = seqAdd(this.iss, 1);
-    if (this.deadlines[Timer.RETRANSMIT] === Infinity) this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    if (this.rtoAt === Infinity) this.setRto(now + this.rtt.currentRto());
     if (!out.retransmit && !this.rttTiming) {
       this.rttTiming = true;
       this.rttSeq = this.sndNxt;
@@ -1237,44 +1457,82 @@ export class Connection implements Endpoints {
     // (Equal to effMss unless SACK blocks ride along.)
     // Sequence number after the last data byte; a queued FIN takes that number.
     const dataEnd = seqAdd(this.sndUna, this.sendBuf.length);
-    const sackRecovery = this.inRecovery && this.sackOk;
-    const pipe = sackRecovery ? this.pipe() : seqDiff(this.sndNxt, this.sndUna);
     const cwnd = this.cc.cwnd + this.inflation;
-
-    // What to send: a queued retransmission (fast retransmit, NewReno partial ACK, or
-    // go-back-N after a timeout); else, in SACK recovery, the next lost hole (RFC 6675 §4
-    // NextSeg rule 1); else new data.
-    let rtxLimit = this.rtxEnd;
-    if (this.sackOk && seqLt(this.rtxNext, this.rtxEnd) && this.scoreboard.rangeCount > 0) {
-      // Resend only what the receiver does not hold (RFC 6675 §5.1 lets the scoreboard
-      // outlive a timeout; see onRetransmitTimeout for reneging).
-      if (this.scoreboard.nextHole(this.rtxNext, this.rtxEnd, this.hole)) {
-        this.rtxNext = this.hole.start;
-        rtxLimit = this.hole.end;
-      } else {
-        this.rtxNext = this.rtxEnd;
-      }
-    }
-    let retransmitting = seqLt(this.rtxNext, this.rtxEnd);
-    let seq = retransmitting ? this.rtxNext : this.sndNxt;
-    let upTo = retransmitting ? seqMin(rtxLimit, dataEnd) : dataEnd;
+    const rack = this.rack;
+    let retransmitting = false;
+    let seq = this.sndNxt;
+    let upTo = dataEnd;
     let room: number;
-    if (retransmitting) {
-      // In fast recovery the lost segment goes regardless (RFC 5681 §3.2 step 2); after a
-      // timeout, everything unSACKed from rtxNext on is presumed lost, so only what was
-      // resent below it counts as in flight.
-      const inFlight = this.sackOk ? this.scoreboard.holesBetween(this.sndUna, this.rtxNext) : seqDiff(this.rtxNext, this.sndUna);
-      room = this.inRecovery ? mss : cwnd - inFlight;
-    } else if (sackRecovery && cwnd - pipe >= mss && this.nextLostHole()) {
-      retransmitting = true;
-      seq = this.hole.start;
-      upTo = seqMin(this.hole.end, dataEnd);
-      room = mss;
+    /** This segment is a tail loss probe (RFC 8985 §7.3). */
+    let probe = false;
+    if (rack !== null) {
+      // RACK-TLP: the pipe is what RACK's marks leave in flight (RFC 6675 §4 SetPipe
+      // with RFC 8985's IsLost), in and out of recovery alike.
+      const pipe = rack.log.pipe;
+      if (this.tlpPending) {
+        // RFC 8985 §7.3: one new segment if there is one and the receive window allows
+        // it; else the highest-sequence segment again. The probe ignores cwnd.
+        this.tlpPending = false;
+        if (seqLt(seq, dataEnd) && seqDiff(seqAdd(this.sndUna, this.sndWnd), seq) > 0) {
+          probe = true;
+        } else if (rack.log.lastUnsacked(this.hole)) {
+          probe = true;
+          retransmitting = true;
+          seq = seqMax(this.hole.start, seqAdd(this.hole.end, -mss));
+          upTo = seqMin(this.hole.end, dataEnd);
+        }
+      }
+      if (probe) {
+        room = retransmitting ? mss : Math.min(mss, seqDiff(seqAdd(this.sndUna, this.sndWnd), seq));
+      } else if ((this.rtxForce || cwnd - pipe >= mss) && rack.log.firstLostHole(this.scoreboard, this.hole)) {
+        // RFC 6675 §4 NextSeg rule 1: the first segment RACK marked lost — including a
+        // lost retransmission, found without waiting for the RTO.
+        retransmitting = true;
+        seq = this.hole.start;
+        upTo = seqMin(this.hole.end, dataEnd);
+        room = mss;
+      } else {
+        // NextSeg rule 2: new data, as the window and cwnd − pipe allow.
+        this.rtxForce = false;
+        room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd - pipe);
+      }
     } else {
-      // RFC 3042 (Limited Transmit): on the first two duplicate ACKs, one new segment each
-      // beyond cwnd, so that a small window still draws enough ACKs for fast retransmit.
-      const limited = this.inRecovery ? 0 : Math.min(this.dupAcks, 2) * mss;
-      room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd + limited - pipe);
+      const sackRecovery = this.inRecovery && this.sackOk;
+      const pipe = sackRecovery ? this.pipe() : seqDiff(this.sndNxt, this.sndUna);
+      // What to send: a queued retransmission (fast retransmit, NewReno partial ACK, or
+      // go-back-N after a timeout); else, in SACK recovery, the next lost hole (RFC 6675 §4
+      // NextSeg rule 1); else new data.
+      let rtxLimit = this.rtxEnd;
+      if (this.sackOk && seqLt(this.rtxNext, this.rtxEnd) && this.scoreboard.rangeCount > 0) {
+        // Resend only what the receiver does not hold (RFC 6675 §5.1 lets the scoreboard
+        // outlive a timeout; see onRetransmitTimeout for reneging).
+        if (this.scoreboard.nextHole(this.rtxNext, this.rtxEnd, this.hole)) {
+          this.rtxNext = this.hole.start;
+          rtxLimit = this.hole.end;
+        } else {
+          this.rtxNext = this.rtxEnd;
+        }
+      }
+      retransmitting = seqLt(this.rtxNext, this.rtxEnd);
+      seq = retransmitting ? this.rtxNext : this.sndNxt;
+      upTo = retransmitting ? seqMin(rtxLimit, dataEnd) : dataEnd;
+      if (retransmitting) {
+        // In fast recovery the lost segment goes regardless (RFC 5681 §3.2 step 2); after a
+        // timeout, everything unSACKed from rtxNext on is presumed lost, so only what was
+        // resent below it counts as in flight.
+        const inFlight = this.sackOk ? this.scoreboard.holesBetween(this.sndUna, this.rtxNext) : seqDiff(this.rtxNext, this.sndUna);
+        room = this.inRecovery ? mss : cwnd - inFlight;
+      } else if (sackRecovery && cwnd - pipe >= mss && this.nextLostHole()) {
+        retransmitting = true;
+        seq = this.hole.start;
+        upTo = seqMin(this.hole.end, dataEnd);
+        room = mss;
+      } else {
+        // RFC 3042 (Limited Transmit): on the first two duplicate ACKs, one new segment each
+        // beyond cwnd, so that a small window still draws enough ACKs for fast retransmit.
+        const limited = this.inRecovery ? 0 : Math.min(this.dupAcks, 2) * mss;
+        room = Math.min(seqDiff(seqAdd(this.sndUna, this.sndWnd), seq), cwnd + limited - pipe);
+      }
     }
     const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
     const available = Math.max(0, seqDiff(upTo, seq));
@@ -1308,7 +1566,7 @@ export class Connection implements Endpoints {
       }
       return false;
     }
-    if (!retransmitting && len > 0 && len < mss && !wantFin && this.sndUna !== this.sndNxt) {
+    if (!retransmitting && !probe && len > 0 && len < mss && !wantFin && this.sndUna !== this.sndNxt) {
       // A small segment while data is unacknowledged: RFC 1122 §4.2.3.4 (Nagle) holds it
       // unless the application asked for no delay; RFC 9293 §3.8.6.2.1 (sender SWS
       // avoidance) holds it when the window, not the data, limits it.
@@ -1340,7 +1598,25 @@ export class Connection implements Endpoints {
       }
     }
     // RFC 6298 §5.1: start the timer when sending data if it is not running.
-    if (this.deadlines[Timer.RETRANSMIT] === Infinity) this.deadlines[Timer.RETRANSMIT] = now + this.rtt.currentRto();
+    if (this.rtoAt === Infinity) this.setRto(now + this.rtt.currentRto());
+    if (rack !== null) {
+      // RFC 8985 §6.1: every data segment's latest transmit time, in the log.
+      if (retransmitting) {
+        rack.log.retransmitted(seq, next, now);
+        this.rtxForce = false;
+        this.rttTiming = false; // RFC 6298 §3 (Karn)
+      } else {
+        rack.log.append(seq, next, now);
+      }
+      if (probe) {
+        // §7.3: TLP.end_seq = SND.NXT; at most one probe is outstanding.
+        rack.probeSent(this.sndNxt, retransmitting);
+        this.stats.tlpProbes++;
+      } else if (!retransmitting) {
+        // §7.2: new data (not a probe) restarts the probe timer.
+        this.armProbe(now);
+      }
+    }
     return this.emitted(out);
   }
 
@@ -1414,7 +1690,8 @@ export class Connection implements Endpoints {
     if (this.synTimedOut && !this.rtt.hasSample) this.rtt.afterSynTimeout();
     this.rtxNext = this.rtxEnd = this.sndNxt;
     this.recover = this.iss;
-    if (this.sndUna === this.sndNxt) this.stopTimer(Timer.RETRANSMIT);
+    this.rack?.reset(this.sndNxt);
+    if (this.sndUna === this.sndNxt) this.setRto(Infinity);
     if (this.keepAlive) this.deadlines[Timer.KEEPALIVE] = now + this.keepaliveIdle;
     this.events |= ConnEvent.CONNECTED | ConnEvent.WRITABLE;
   }
@@ -1423,6 +1700,7 @@ export class Connection implements Endpoints {
     this.setState(TcpState.TIME_WAIT);
     // "Start the time-wait timer, turn off the other timers."
     this.deadlines.fill(Infinity);
+    this.rtoAt = this.reoAt = this.ptoAt = Infinity;
     this.deadlines[Timer.TIME_WAIT] = now + 2 * this.config.msl;
     this.events |= ConnEvent.CLOSED;
   }
@@ -1432,6 +1710,7 @@ export class Connection implements Endpoints {
     const wasTimeWait = this.state === TcpState.TIME_WAIT;
     this.setState(TcpState.CLOSED);
     this.deadlines.fill(Infinity);
+    this.rtoAt = this.reoAt = this.ptoAt = Infinity;
     this.synPending = false;
     this.ackNow = false;
     this.dupAcksOwed = 0;
@@ -1452,6 +1731,26 @@ export class Connection implements Endpoints {
 
   private stopTimer(t: Timer): void {
     this.deadlines[t] = Infinity;
+  }
+
+  /** Start (or with Infinity stop) the RTO of the loss-detection timer. */
+  private setRto(at: number): void {
+    this.rtoAt = at;
+    this.syncLossTimer();
+  }
+
+  /** The loss-detection timer's deadline: the earliest of RTO, reordering timer and PTO. */
+  private syncLossTimer(): void {
+    this.deadlines[Timer.RETRANSMIT] = Math.min(this.rtoAt, this.reoAt, this.ptoAt);
+  }
+
+  /** Which of the three the loss-detection timer is armed for, for tracing and tests. */
+  get lossTimerKind(): 'rto' | 'rack-reorder' | 'tlp' | null {
+    const t = this.deadlines[Timer.RETRANSMIT]!;
+    if (t === Infinity) return null;
+    if (t === this.reoAt) return 'rack-reorder';
+    if (t === this.ptoAt) return 'tlp';
+    return 'rto';
   }
 
   private queueRst(seq: number, ack: number, flags: number): void {

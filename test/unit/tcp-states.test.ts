@@ -425,7 +425,11 @@ test('a peer that vanishes ends in ETIMEDOUT after the retry limit, never a hang
   a.turn();
   for (let i = 0; i < 100 && ca.state !== TcpState.CLOSED; i++) wire.step();
   t.is(ra.error, 'ETIMEDOUT');
-  t.is(ca.stats.retransmits, 15);
+  // 15 RTO retransmissions (the retry limit), after one tail loss probe that RACK-TLP
+  // sends where the first RTO would have fired (RFC 8985 §7.2–7.3).
+  t.is(ca.stats.retransmits, 16);
+  t.is(ca.stats.tlpProbes, 1);
+  t.is(ca.stats.timeouts, 15);
   t.is(a.tcp.size, 0);
 });
 
