@@ -1,0 +1,53 @@
+/**
+ * What run.ts and server.ts agree on: the two sides' addresses, the service ports, and the
+ * IPC messages between them.
+ */
+
+/** The services both servers run (chargen is not measured). */
+export const BENCH_PORTS = { http: 80, echo: 7, discard: 9 } as const;
+
+export interface Side {
+  readonly name: 'tuntcp' | 'kernel';
+  /** The client's address (the kernel's end of the TUN device, or the bench's veth end), no prefix. */
+  readonly clientAddr: string;
+  /** The server's address. */
+  readonly serverAddr: string;
+}
+
+/** tuntcp over a TUN device in the bench's namespace. */
+export const TUNTCP_SIDE = { name: 'tuntcp', dev: 'tt-bench', clientAddr: '10.90.0.1', serverAddr: '10.90.0.2' } as const satisfies Side & { dev: string };
+
+/**
+ * The kernel's TCP over a veth pair: one end in the bench's namespace, the other in the
+ * server's own namespace (created by `unshare -n` for that process, so it goes away with it).
+ */
+export const KERNEL_SIDE = { name: 'kernel', clientVeth: 'tb-cli', serverVeth: 'tb-srv', clientAddr: '10.91.0.1', serverAddr: '10.91.0.2' } as const satisfies Side & {
+  clientVeth: string;
+  serverVeth: string;
+};
+
+export const SIDES: readonly Side[] = [TUNTCP_SIDE, KERNEL_SIDE];
+
+/** Parent to server. */
+export type ToServer = { cmd: 'stop' } | { cmd: 'stats'; id: number; gc?: boolean };
+
+/** Server to parent, answering `stats`. */
+export interface ServerStats {
+  type: 'stats';
+  id: number;
+  /** process.cpuUsage(): user + system, microseconds since the process started. */
+  cpuUs: number;
+  /** Resident set size, bytes. */
+  rss: number;
+  /** V8 heap in use, and memory held by ArrayBuffers (Buffers) outside it, bytes. */
+  heapUsed: number;
+  arrayBuffers: number;
+  /** Live accepted sockets per service name. */
+  accepted: Record<string, number>;
+  /** tuntcp only: connections the TCP layer still holds (any state), and TIME-WAIT records. */
+  tcp: { live: number; timeWait: number } | null;
+  /** Whether a full GC ran before the figures were read (the server runs with --expose-gc). */
+  gcDone: boolean;
+}
+
+export type FromServer = ServerStats | { type: 'ready'; pid: number };
