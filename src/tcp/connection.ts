@@ -353,6 +353,16 @@ export class Connection implements Endpoints {
     this.cc = this.ccFactory(this.effMss, this.config.initialWindow);
   }
 
+  /** TS.Recent (RFC 7323 §4.3), for the TIME-WAIT record that outlives this connection. */
+  get timestampRecent(): number {
+    return this.tsRecent;
+  }
+
+  /** The offset our TSval adds to the millisecond clock. */
+  get timestampOffset(): number {
+    return this.iss;
+  }
+
   /**
    * Our timestamp clock: milliseconds (RFC 7323 §5.4 allows 1 ms to 1 s per tick) plus a
    * per-connection offset, so timestamps reveal nothing across connections (RFC 7323

@@ -241,6 +241,14 @@ export class TcpLayer implements Transport {
     this.remove(c);
     const expires = c.deadlines[4 /* Timer.TIME_WAIT */]!;
     const r = new TimeWaitRecord(c.localPort, c.remoteAddr, c.remotePort, c.sndNxt, c.rcvNxt, expires);
+    // What answering the peer's retransmitted FIN takes: the window last offered, and
+    // the timestamp state (RFC 7323 §3.2; RFC 6191 uses it to reopen).
+    r.window = Math.min(0xffff, c.rcvWnd >> c.rcvShift);
+    if (c.tsOk) {
+      r.tsOk = true;
+      r.tsRecent = c.timestampRecent;
+      r.tsOffset = c.timestampOffset;
+    }
     const key = demuxKey(r.remoteAddr, r.remotePort, r.localPort);
     r.next = this.timeWait.get(key) ?? null;
     this.timeWait.set(key, r);
@@ -292,7 +300,7 @@ export class TcpLayer implements Transport {
         case TimeWaitAction.DROP:
           return;
         case TimeWaitAction.ACK:
-          return this.sendControl(src, dstPort, srcPort, tw.sndNxt, tw.rcvNxt, TcpFlag.ACK);
+          return this.sendControl(src, dstPort, srcPort, tw.sndNxt, tw.rcvNxt, TcpFlag.ACK, tw.window, tw.tsOk ? Math.floor(now) + tw.tsOffset : -1, tw.tsRecent);
         case TimeWaitAction.REOPEN: {
           this.removeTimeWait(tw);
           const listener = this.listeners.get(dstPort);
@@ -442,24 +450,34 @@ export class TcpLayer implements Transport {
     if (this.tracerHook !== null) this.tracerHook.segmentOut(c, c.remoteAddr, c.remotePort, c.localPort, out, this.lastNow);
   }
 
-  /** A bare control segment (RST, or the ACK of a TIME-WAIT record) with no connection behind it. */
-  private sendControl(dst: number, srcPort: number, dstPort: number, seq: number, ack: number, flags: number): void {
+  /**
+   * A bare control segment (RST, or the ACK of a TIME-WAIT record) with no connection
+   * behind it. `tsVal` ≥ 0 adds the timestamps option (RFC 7323 §3.2: on every non-RST
+   * segment of a connection that negotiated them).
+   */
+  private sendControl(dst: number, srcPort: number, dstPort: number, seq: number, ack: number, flags: number, window = 0, tsVal = -1, tsEcr = 0): void {
+    const out = this.out;
+    out.reset();
+    out.seq = seq >>> 0;
+    out.ack = ack >>> 0;
+    out.flags = flags;
+    out.window = window;
+    if (tsVal >= 0) {
+      out.options.hasTimestamps = true;
+      out.options.tsVal = tsVal >>> 0;
+      out.options.tsEcr = tsEcr >>> 0;
+    }
+    const hlen = TCP_MIN_HEADER_LEN + tcpOptionsLength(out.options, false);
     const ipOut = this.ip.output;
-    const at = ipOut.begin(TCP_MIN_HEADER_LEN);
+    const at = ipOut.begin(hlen);
     const buf = ipOut.buf;
-    writeTcpHeader(buf, at, srcPort, dstPort, seq >>> 0, ack >>> 0, TCP_MIN_HEADER_LEN, flags, 0, 0);
-    finishTcpChecksum(buf, at, TCP_MIN_HEADER_LEN, this.ip.address, dst);
-    ipOut.end(IpProtocol.TCP, dst, TCP_MIN_HEADER_LEN, true);
+    writeTcpHeader(buf, at, srcPort, dstPort, out.seq, out.ack, hlen, flags, window, 0);
+    if (hlen > TCP_MIN_HEADER_LEN) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, out.options, false);
+    finishTcpChecksum(buf, at, hlen, this.ip.address, dst);
+    ipOut.end(IpProtocol.TCP, dst, hlen, true);
     this.counters.tcpOut++;
     if (flags & TcpFlag.RST) this.counters.tcpRstOut++;
-    if (this.tracerHook !== null) {
-      const out = this.out;
-      out.reset();
-      out.seq = seq >>> 0;
-      out.ack = ack >>> 0;
-      out.flags = flags;
-      this.tracerHook.segmentOut(null, dst, dstPort, srcPort, out, this.lastNow);
-    }
+    if (this.tracerHook !== null) this.tracerHook.segmentOut(null, dst, dstPort, srcPort, out, this.lastNow);
   }
 
   // ---------------------------------------------------------------------------------

@@ -6,11 +6,18 @@
  */
 import { TcpFlag } from '../wire/tcp';
 import { Segment } from './segment';
-import { seqGt } from './seq';
+import { seqGeq, seqGt } from './seq';
 
 export class TimeWaitRecord {
   /** Hash-chain link in the TCP layer's TIME-WAIT table. */
   next: TimeWaitRecord | null = null;
+  /** The window field to send (unscaled), as last offered. */
+  window = 0;
+  /** Timestamps were in use (RFC 7323): every ACK carries them, and TS.Recent is kept. */
+  tsOk = false;
+  tsRecent = 0;
+  /** Added to the millisecond clock for our TSval (the connection's per-connection offset). */
+  tsOffset = 0;
   constructor(
     readonly localPort: number,
     readonly remoteAddr: number,
@@ -37,15 +44,20 @@ export type TimeWaitAction = (typeof TimeWaitAction)[keyof typeof TimeWaitAction
 export function timeWaitInput(rec: TimeWaitRecord, seg: Segment, now: number, twoMsl: number): TimeWaitAction {
   // RFC 1337 §4 (TIME-WAIT assassination hazard H1): ignore RST segments in TIME-WAIT.
   if (seg.has(TcpFlag.RST)) return TimeWaitAction.DROP;
+  const o = seg.options;
   if (seg.has(TcpFlag.SYN)) {
-    // RFC 1122 §4.2.2.13: a SYN whose sequence number is above the final one of the old
-    // connection may open a new incarnation at once.
-    if (!seg.has(TcpFlag.ACK) && seqGt(seg.seq, rec.rcvNxt)) return TimeWaitAction.REOPEN;
-    return TimeWaitAction.ACK;
+    if (seg.has(TcpFlag.ACK)) return TimeWaitAction.ACK;
+    // RFC 6191 §2: with timestamps on both incarnations, a SYN whose TSval is above
+    // TS.Recent may open a new one; otherwise RFC 1122 §4.2.2.13's rule: a sequence
+    // number above the old connection's final one.
+    if (rec.tsOk && o.hasTimestamps) return seqGt(o.tsVal, rec.tsRecent) ? TimeWaitAction.REOPEN : TimeWaitAction.ACK;
+    return seqGt(seg.seq, rec.rcvNxt) ? TimeWaitAction.REOPEN : TimeWaitAction.ACK;
   }
   if (seg.has(TcpFlag.FIN)) {
     // RFC 9293 §3.10.7.4: "The only thing that can arrive in this state is a
     // retransmission of the remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+    // RFC 7323 §4.3: its timestamp becomes TS.Recent, echoed in our ACK.
+    if (rec.tsOk && o.hasTimestamps && seqGeq(o.tsVal, rec.tsRecent)) rec.tsRecent = o.tsVal;
     rec.expires = now + twoMsl;
     return TimeWaitAction.ACK;
   }

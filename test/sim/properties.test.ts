@@ -10,7 +10,4 @@ import test from 'ava';
 import { scenarioTests, simEnv } from './helpers/property';
 import { arbScenario } from './helpers/scenario';
 
-scenarioTests(test, 'test/sim/properties.test.ts', 'every byte arrives intact and in order, and both sides close cleanly', arbScenario, simEnv().scenarios, {
-  // Known core bug, pinned by time-wait.test.ts: remove once that test passes.
-  tolerate: { timeWaitTimestamps: true },
-});
+scenarioTests(test, 'test/sim/properties.test.ts', 'every byte arrives intact and in order, and both sides close cleanly', arbScenario, simEnv().scenarios);

@@ -6,13 +6,10 @@
  * segment without TSopt "SHOULD" be dropped) and leaves only by a reset when the record
  * expires.
  *
- * KNOWN CORE BUG (test.failing until fixed): the compact TIME-WAIT record
- * (src/tcp/time-wait.ts, answered through TcpLayer.sendControl in src/tcp/tcp-layer.ts)
- * keeps no timestamp state and sends its ACK with no options (and a zero window), so a
- * tuntcp peer drops it (`tcp_paws`). When this test starts passing, change
- * `test.failing` to `test` and remove `tolerate` from properties.test.ts.
+ * This was a real bug the simulator found: the compact TIME-WAIT record (src/tcp/time-wait.ts)
+ * kept no timestamp state, so its ACK went out without options and was dropped.
  *
- * The minimal counterexample fast-check found (seed 130621476): both sides offer
+ * The counterexample fast-check found (seed 130621476): both sides offer
  * timestamps, no data, the client closes first, 12.5% loss; the client's ACK of the
  * server's FIN is lost, the server retransmits its FIN, the client's TIME-WAIT record
  * answers without timestamps, the server drops that ACK three times (t=610, 1410, 3010
@@ -24,7 +21,7 @@ import test from 'ava';
 import { checkScenarios, simEnv } from './helpers/property';
 import { arbCloseScenario } from './helpers/scenario';
 
-test.failing('an ACK from TIME-WAIT ends CLOSING and LAST-ACK when timestamps are on', (t) => {
+test('an ACK from TIME-WAIT ends CLOSING and LAST-ACK when timestamps are on', (t) => {
   const env = simEnv();
   checkScenarios(t, 'test/sim/time-wait.test.ts', arbCloseScenario, 600, env.seed);
 });
