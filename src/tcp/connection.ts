@@ -1184,18 +1184,23 @@ export class Connection implements Endpoints {
     // "connection closing" to the user.
     this.finReceived = true;
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
-    this.ackNow = true;
     this.events |= ConnEvent.END;
     switch (this.state) {
       case TcpState.SYN_RECEIVED:
       case TcpState.ESTABLISHED:
+        // The acknowledgment may wait like any other (RFC 1122 §4.2.3.2, as Linux does):
+        // an application that closes as soon as it reads the end sends its FIN within the
+        // delayed-ACK time, and the ACK rides on it — the merged three-way teardown.
+        if (this.deadlines[Timer.DELAYED_ACK] === Infinity) this.deadlines[Timer.DELAYED_ACK] = now + this.config.delayedAck;
         return this.setState(TcpState.CLOSE_WAIT);
       case TcpState.FIN_WAIT_1: {
+        this.ackNow = true;
         // "If our FIN has been ACKed ... enter TIME-WAIT ... otherwise, enter the CLOSING state."
         if (this.finAcked) return this.enterTimeWait(now);
         return this.setState(TcpState.CLOSING);
       }
       case TcpState.FIN_WAIT_2:
+        this.ackNow = true;
         return this.enterTimeWait(now);
       case TcpState.CLOSE_WAIT:
       case TcpState.CLOSING:

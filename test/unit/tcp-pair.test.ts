@@ -76,6 +76,8 @@ test('three-way handshake, data both ways, four-way close, TIME-WAIT expiry', (t
   wire.deliver();
   t.is(server.conn.state, TcpState.CLOSE_WAIT);
   t.true(server.rec.events.includes('END'));
+  t.is(conn.state, TcpState.FIN_WAIT_1, 'the ACK of the FIN is delayed');
+  wire.step(); // the delayed ACK
   t.is(conn.state, TcpState.FIN_WAIT_2);
   server.conn.shutdown(0);
   b.tcp.touch(server.conn);

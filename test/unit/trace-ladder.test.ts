@@ -135,13 +135,16 @@ test('handshake, data and the four-way teardown: labels, relative numbers, state
   p.at(6);
   p.act(p.b, cb, () => cb.send(Buffer.from('HTTP/1.0 200 OK\r\n\r\nhello')));
   p.wire.deliver();
-  // The client closes; the server acknowledges at once and closes 20 ms later: four-way.
+  // The client closes; the server acknowledges after the delayed-ACK time (40 ms) and
+  // closes later still: four-way.
   p.at(10);
   p.act(p.a, ca, () => ca.shutdown(10));
   p.wire.deliver();
   t.is(cb.state, TcpState.CLOSE_WAIT);
-  p.at(30);
-  p.act(p.b, cb, () => cb.shutdown(30));
+  p.at(50);
+  p.wire.deliver();
+  p.at(70);
+  p.act(p.b, cb, () => cb.shutdown(70));
   p.wire.deliver();
   p.ta.flush();
   p.tb.flush();
