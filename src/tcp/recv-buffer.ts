@@ -18,8 +18,10 @@
  *
  * Out-of-order ranges are kept sorted in a fixed table of `maxRanges` entries. A segment
  * that would need one more range than that is dropped (the peer retransmits it), so
- * nothing allocates after construction except `readBuffer`, the app boundary.
+ * nothing allocates on the per-segment path except `readBuffer`, the app boundary; the
+ * storage itself comes from and returns to the buffer pool (buffer-pool.ts).
  */
+import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
 
 /** Default size of the out-of-order range table: our choice, ample for SACK (which
  * reports at most 4 blocks, RFC 2018 §3) under reordering on a local path. */
@@ -31,7 +33,12 @@ export class RecvBuffer {
   /** Segments dropped because the range table was full. */
   rangeOverflowDrops = 0;
 
-  private readonly buf: Buffer;
+  /**
+   * The ring's storage: `size` bytes, at most `capacity`, taken from the buffer pool as
+   * data arrives and given back when the buffer empties (an idle connection holds none).
+   */
+  private buf: Buffer = EMPTY_BUFFER;
+  private size = 0;
   /** Ring index of the first readable byte. */
   private head = 0;
   private _readable = 0;
@@ -55,7 +62,6 @@ export class RecvBuffer {
     }
     this.capacity = capacity;
     this.maxRanges = maxRanges;
-    this.buf = Buffer.alloc(capacity);
     this.ranges = new Float64Array(maxRanges * 2);
   }
 
@@ -159,17 +165,16 @@ export class RecvBuffer {
   read(dst: Buffer, dstOff: number, max: number): number {
     const n = Math.min(max, this._readable, dst.length - dstOff);
     if (!(n > 0)) return 0;
-    const first = Math.min(n, this.capacity - this.head);
+    const first = Math.min(n, this.size - this.head);
     this.buf.copy(dst, dstOff, this.head, this.head + first);
     if (first < n) this.buf.copy(dst, dstOff + first, 0, n - first);
     this.base += n;
     this._readable -= n;
     if (this._readable === 0 && this.rangeCount === 0) {
-      // Empty: restart at the beginning of the ring so the next data is contiguous.
-      this.head = 0;
+      this.release();
     } else {
       this.head += n;
-      if (this.head >= this.capacity) this.head -= this.capacity;
+      if (this.head >= this.size) this.head -= this.size;
     }
     return n;
   }
@@ -225,7 +230,7 @@ export class RecvBuffer {
 
   /** Drop everything, readable and out of order. */
   clear(): void {
-    this.head = 0;
+    this.release();
     this._readable = 0;
     this.base = 0;
     this.rangeCount = 0;
@@ -234,10 +239,40 @@ export class RecvBuffer {
 
   /** Copy `len` bytes of src from srcOff to stream position `pos` in the ring. */
   private store(pos: number, src: Buffer, srcOff: number, len: number): void {
+    if (pos - this.base + len > this.size) this.grow(pos - this.base + len);
     let at = this.head + (pos - this.base);
-    if (at >= this.capacity) at -= this.capacity;
-    const first = Math.min(len, this.capacity - at);
+    if (at >= this.size) at -= this.size;
+    const first = Math.min(len, this.size - at);
     src.copy(this.buf, at, srcOff, srcOff + first);
     if (first < len) src.copy(this.buf, 0, srcOff + first, srcOff + len);
+  }
+
+  /** Bytes of storage held now (not the capacity). */
+  get storage(): number {
+    return this.size;
+  }
+
+  /**
+   * Room for `need` bytes past the first readable one: a larger ring, with everything
+   * held (readable and out of order) moved so the first readable byte is at 0.
+   */
+  private grow(need: number): void {
+    const next = takeBuffer(Math.min(this.capacity, Math.max(need, this.size * 2)));
+    if (this.size > 0) {
+      this.buf.copy(next, 0, this.head, this.size);
+      this.buf.copy(next, this.size - this.head, 0, this.head);
+    }
+    giveBuffer(this.buf);
+    this.buf = next;
+    this.size = Math.min(next.length, this.capacity);
+    this.head = 0;
+  }
+
+  /** Nothing held: give the storage back. */
+  private release(): void {
+    giveBuffer(this.buf);
+    this.buf = EMPTY_BUFFER;
+    this.size = 0;
+    this.head = 0;
   }
 }

@@ -6,11 +6,18 @@
  * SND.NXT − SND.UNA is the first unsent byte; the connection does that sequence
  * arithmetic. The buffer only stores bytes: it copies them in from the application,
  * out into segments (first transmissions and retransmissions alike) and drops them once
- * acknowledged. Nothing allocates after construction.
+ * acknowledged.
+ *
+ * Storage is taken from the buffer pool as data arrives, grown by doubling up to the
+ * capacity, and given back when the buffer empties: an idle connection holds none.
  */
+import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
+
 export class SendBuffer {
   readonly capacity: number;
-  private readonly buf: Buffer;
+  /** The ring's storage: `size` bytes, at most `capacity`; empty while nothing is held. */
+  private buf: Buffer = EMPTY_BUFFER;
+  private size = 0;
   /** Ring index of the first unacknowledged byte. */
   private head = 0;
   private len = 0;
@@ -20,7 +27,6 @@ export class SendBuffer {
       throw new RangeError(`send buffer capacity must be a positive integer (got ${capacity})`);
     }
     this.capacity = capacity;
-    this.buf = Buffer.alloc(capacity);
   }
 
   /** Bytes held: unacknowledged plus unsent. */
@@ -40,9 +46,10 @@ export class SendBuffer {
   write(src: Buffer, off = 0, len: number = src.length - off): number {
     const n = Math.min(len, this.capacity - this.len, src.length - off);
     if (!(n > 0)) return 0;
+    if (this.len + n > this.size) this.grow(this.len + n);
     let tail = this.head + this.len;
-    if (tail >= this.capacity) tail -= this.capacity;
-    const first = Math.min(n, this.capacity - tail);
+    if (tail >= this.size) tail -= this.size;
+    const first = Math.min(n, this.size - tail);
     src.copy(this.buf, tail, off, off + first);
     if (first < n) src.copy(this.buf, 0, off + first, off + n);
     this.len += n;
@@ -62,8 +69,8 @@ export class SendBuffer {
     }
     if (len === 0) return;
     let start = this.head + offset;
-    if (start >= this.capacity) start -= this.capacity;
-    const first = Math.min(len, this.capacity - start);
+    if (start >= this.size) start -= this.size;
+    const first = Math.min(len, this.size - start);
     this.buf.copy(dst, dstOff, start, start + first);
     if (first < len) this.buf.copy(dst, dstOff + first, 0, len - first);
   }
@@ -75,17 +82,43 @@ export class SendBuffer {
     }
     this.len -= n;
     if (this.len === 0) {
-      // Empty: restart at the beginning so the next bytes are contiguous in the ring.
-      this.head = 0;
+      this.release();
     } else {
       this.head += n;
-      if (this.head >= this.capacity) this.head -= this.capacity;
+      if (this.head >= this.size) this.head -= this.size;
     }
   }
 
   /** Forget everything (connection aborted or reset). */
   clear(): void {
-    this.head = 0;
     this.len = 0;
+    this.release();
+  }
+
+  /** Bytes of storage held now (not the capacity). */
+  get storage(): number {
+    return this.size;
+  }
+
+  /** Room for `need` bytes: a larger ring, with the bytes held moved to its start. */
+  private grow(need: number): void {
+    const next = takeBuffer(Math.min(this.capacity, Math.max(need, this.size * 2)));
+    if (this.len > 0) {
+      const first = Math.min(this.len, this.size - this.head);
+      this.buf.copy(next, 0, this.head, this.head + first);
+      if (first < this.len) this.buf.copy(next, first, 0, this.len - first);
+    }
+    giveBuffer(this.buf);
+    this.buf = next;
+    this.size = Math.min(next.length, this.capacity);
+    this.head = 0;
+  }
+
+  /** Empty: give the storage back; the next write starts a fresh ring. */
+  private release(): void {
+    giveBuffer(this.buf);
+    this.buf = EMPTY_BUFFER;
+    this.size = 0;
+    this.head = 0;
   }
 }

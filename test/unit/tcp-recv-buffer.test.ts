@@ -380,3 +380,15 @@ test('property: random segments in random order with duplicates reassemble the s
   );
   t.pass();
 });
+
+test('storage grows with out-of-order data and is given back when everything is read', (t) => {
+  const r = new RecvBuffer(256 * 1024);
+  t.is(r.storage, 0, 'an idle connection holds no storage');
+  r.write(200_000, Buffer.alloc(1000, 9), 0, 1000); // far ahead
+  t.true(r.storage >= 201_000);
+  t.is(r.write(0, Buffer.alloc(200_000, 3), 0, 200_000), 201_000);
+  const all = r.readBuffer(201_000);
+  t.is(all[199_999], 3);
+  t.is(all[200_000], 9);
+  t.is(r.storage, 0);
+});

@@ -156,3 +156,18 @@ test('property: random writes, consumes and copyOuts match a Buffer.concat model
   );
   t.pass();
 });
+
+test('storage is taken as data arrives and given back when the buffer empties', (t) => {
+  const b = new SendBuffer(256 * 1024);
+  t.is(b.storage, 0, 'an idle connection holds no storage');
+  b.write(Buffer.alloc(1000, 1));
+  t.is(b.storage, 4096);
+  b.write(Buffer.alloc(100_000, 2));
+  t.true(b.storage >= 101_000 && b.storage <= 256 * 1024);
+  const out = Buffer.alloc(101_000);
+  b.copyOut(0, out, 0, 101_000);
+  t.is(out[999], 1);
+  t.is(out[1000], 2);
+  b.consume(101_000);
+  t.is(b.storage, 0);
+});

@@ -1,0 +1,56 @@
+/**
+ * Storage for send and receive rings, recycled. A connection's buffers hold memory only
+ * while they hold data: an idle connection keeps none (10,000 idle connections should cost
+ * kilobytes each, not the 512 KiB their full capacity would), and a busy one takes its
+ * storage back from this pool rather than from the allocator, so going idle and busy again
+ * allocates nothing in the steady state.
+ *
+ * Sizes are powers of two from 4 KiB; the pool keeps at most `MAX_POOLED_BYTES` of free
+ * buffers and lets the garbage collector have the rest.
+ */
+const MIN_SHIFT = 12; // 4 KiB
+const MAX_SHIFT = 24; // 16 MiB
+/** Free buffers kept for reuse, in all: 64 MiB. */
+const MAX_POOLED_BYTES = 64 * 1024 * 1024;
+
+const free: Buffer[][] = [];
+for (let s = 0; s <= MAX_SHIFT; s++) free.push([]);
+let pooledBytes = 0;
+
+/** The size class (a power of two, at least 4 KiB) that holds `n` bytes. */
+export function sizeClass(n: number): number {
+  let s = MIN_SHIFT;
+  while (s < MAX_SHIFT && 1 << s < n) s++;
+  return 1 << s;
+}
+
+/**
+ * A buffer of exactly `sizeClass(n)` bytes. Its contents are not cleared: rings only ever
+ * read back bytes they wrote.
+ */
+export function takeBuffer(n: number): Buffer {
+  const size = sizeClass(n);
+  const list = free[Math.log2(size)]!;
+  const b = list.pop();
+  if (b !== undefined) {
+    pooledBytes -= size;
+    return b;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** Return a buffer from `takeBuffer` for reuse. */
+export function giveBuffer(b: Buffer): void {
+  if (b.length === 0 || pooledBytes + b.length > MAX_POOLED_BYTES) return;
+  const shift = Math.log2(b.length);
+  if (!Number.isInteger(shift) || shift < MIN_SHIFT || shift > MAX_SHIFT) return;
+  free[shift]!.push(b);
+  pooledBytes += b.length;
+}
+
+/** Bytes held in the pool (for tests and stats). */
+export function pooledBufferBytes(): number {
+  return pooledBytes;
+}
+
+export const EMPTY_BUFFER = Buffer.alloc(0);
