@@ -228,6 +228,32 @@ ${laddersSection(ctx)}
 `;
 }
 
+/**
+ * A ladder's SVG, rendered again only when the ladder has changed: the page refreshes
+ * every 2 s, and a finished connection's diagram never changes.
+ */
+const svgCache = new WeakMap<ConnectionLadder, { events: number; state: string | null; svg: string }>();
+
+function ladderSvg(l: ConnectionLadder): string {
+  const hit = svgCache.get(l);
+  if (hit !== undefined && hit.events === l.events.length + l.omitted && hit.state === l.localState) return hit.svg;
+  const svg = renderLadderSvg(trimmed(l));
+  svgCache.set(l, { events: l.events.length + l.omitted, state: l.localState, svg });
+  return svg;
+}
+
+/** Segments drawn per ladder on the page: the opening and the latest, the middle elided. */
+const PAGE_LADDER_EVENTS = 120;
+
+/** A long-lived connection's ladder cut to its first and last events for the page. */
+function trimmed(l: ConnectionLadder): ConnectionLadder {
+  const n = l.events.length;
+  if (n <= PAGE_LADDER_EVENTS) return l;
+  const half = PAGE_LADDER_EVENTS >> 1;
+  const snapshot = 'toJSON' in l ? (l as { toJSON(): ConnectionLadder }).toJSON() : l;
+  return { ...snapshot, events: [...l.events.slice(0, half), ...l.events.slice(n - half)], omitted: l.omitted + (n - 2 * half), omittedAt: half };
+}
+
 /** The newest recent connections' ladder diagrams, as inline SVG, newest first. */
 function laddersSection(ctx: HttpSiteContext): string {
   const recent = ctx.ladder?.recent() ?? [];
@@ -235,7 +261,7 @@ function laddersSection(ctx: HttpSiteContext): string {
   const figures = recent
     .slice(-LADDERS_ON_PAGE)
     .reverse()
-    .map((l) => `<figure>\n<figcaption>${escapeHtml(`#${l.id} ${l.remote} → ${l.local}${l.teardown === null ? '' : `, ${l.teardown} teardown`}`)}</figcaption>\n${renderLadderSvg(l)}\n</figure>`)
+    .map((l) => `<figure>\n<figcaption>${escapeHtml(`#${l.id} ${l.remote} → ${l.local}${l.teardown === null ? '' : `, ${l.teardown} teardown`}`)}</figcaption>\n${ladderSvg(l)}\n</figure>`)
     .join('\n');
   return `<h2>Recent connections</h2>\n${figures}`;
 }
