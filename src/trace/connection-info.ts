@@ -43,6 +43,9 @@ export interface ConnectionInfo {
   sackBlocksOut: number;
   /** Bytes received out of order, held for reassembly. */
   outOfOrderBytes: number;
+  /** Segments RACK marked lost (RFC 8985 §6) and tail loss probes sent (§7). */
+  rackLost: number;
+  tlpProbes: number;
   /** Payload bytes received and sent (retransmissions not counted twice). */
   bytesIn: number;
   bytesOut: number;
@@ -88,6 +91,8 @@ export function connectionInfo(conn: Connection): ConnectionInfo {
     sackBlocksIn: conn.stats.sackBlocksIn,
     sackBlocksOut: conn.stats.sackBlocksOut,
     outOfOrderBytes: conn.stats.outOfOrderBytes,
+    rackLost: conn.stats.rackLost,
+    tlpProbes: conn.stats.tlpProbes,
     bytesIn: conn.stats.bytesIn,
     bytesOut: conn.stats.bytesOut,
     segmentsIn: conn.stats.segmentsIn,

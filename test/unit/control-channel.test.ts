@@ -236,6 +236,8 @@ const sample: ConnectionInfo = {
   sackBlocksIn: 2,
   sackBlocksOut: 0,
   outOfOrderBytes: 0,
+  rackLost: 0,
+  tlpProbes: 0,
   bytesIn: 78,
   bytesOut: 1234567,
   segmentsIn: 10,
