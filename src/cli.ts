@@ -95,8 +95,10 @@ async function connect(flags: ParsedFlags, positional: string[]): Promise<number
     });
     socket.on('close', (hadError: boolean) => resolve(hadError ? 1 : 0));
   });
+  let progress: NodeJS.Timeout | null = null;
   socket.once('connect', () => {
     process.stdin.pipe(socket); // stdin's end half-closes the connection (FIN)
+    if (process.stderr.isTTY === true) progress = showProgress(socket);
   });
   socket.pipe(process.stdout);
   const stop = (): void => {
@@ -105,6 +107,10 @@ async function connect(flags: ParsedFlags, positional: string[]): Promise<number
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const code = await done;
+  if (progress !== null) {
+    clearInterval(progress);
+    process.stderr.write('\r\x1b[K');
+  }
   process.stdin.unpipe(socket);
   process.stdin.destroy();
   // Let the last segments (our FIN's ACK) leave before the device goes away.
@@ -118,6 +124,28 @@ async function stats(flags: ParsedFlags): Promise<number> {
   const reply = await fetchStats({ dev: String(flags.dev) });
   process.stdout.write(renderStatsReply(reply, { json: flags.json === true }));
   return 0;
+}
+
+/** On a terminal: bytes sent and the rate, rewritten in place four times a second. */
+function showProgress(socket: { bytesWritten: number }): NodeJS.Timeout {
+  const start = Date.now();
+  const timer = setInterval(() => {
+    const sent = socket.bytesWritten;
+    const secs = (Date.now() - start) / 1000;
+    process.stderr.write(`\r\x1b[K${formatBytes(sent)} sent, ${formatBytes(secs > 0 ? sent / secs : 0)}/s`);
+  }, 250);
+  timer.unref();
+  return timer;
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 function signalled(): Promise<void> {

@@ -17,6 +17,7 @@ import { newReno } from './tcp/congestion';
 import { cubic } from './tcp/cubic';
 import { IsnGenerator, parseIsnSecret } from './tcp/isn';
 import { TcpLayer } from './tcp/tcp-layer';
+import { StatsReply, statsSnapshot } from './control/stats';
 import { LadderTracer } from './trace/ladder';
 import { PcapLink } from './trace/pcap';
 import { ipv4ToString, parseCidr, parseIpv4, prefixToMask } from './wire/ipv4';
@@ -76,6 +77,11 @@ export class TuntcpStack extends TcpStack {
 
   get counters() {
     return this.stack.counters;
+  }
+
+  /** A snapshot: every live connection (as GET /connections shows it) and the counters. */
+  stats(): StatsReply {
+    return statsSnapshot(this.tcp, this.stack.counters);
   }
 
   /** One line: address, device, host side, MTU. */

@@ -27,7 +27,7 @@ export function openStack(flags: ParsedFlags): TuntcpStack {
       addr: String(flags.addr),
       mtu: Number(flags.mtu),
       isnSecret: flags['isn-secret'] === undefined ? undefined : String(flags['isn-secret']),
-      tcp: { msl: Number(flags.msl) * 1000 },
+      tcp: { msl: Number(flags.msl) * 1000, minRto: Number(flags['rto-min']), delayedAck: Number(flags['delayed-ack']), initialWindow: Number(flags['initial-window']) },
       pcap: flags.pcap === undefined ? undefined : String(flags.pcap),
       impair: flags.impair === undefined ? undefined : String(flags.impair),
       cc: String(flags.cc),
