@@ -30,21 +30,27 @@ export interface KernelLoss {
   remove(): Promise<void>;
 }
 
-export async function addKernelLoss(dev: string, subnet: string, stackAddr: string, percent: number): Promise<KernelLoss> {
+/**
+ * Lose `percent`% of packets both ways between the kernel and the stack at `stackAddr`
+ * on `dev`. `id` (1-200) keeps concurrent uses apart: it is the firewall mark and the
+ * routing table number.
+ */
+export async function addKernelLoss(dev: string, subnet: string, stackAddr: string, percent: number, id = 77): Promise<KernelLoss> {
+  const mark = `0x${id.toString(16)}`;
   const table = `tuntcp_loss_${dev.replace(/[^a-z0-9]/gi, '_')}`;
-  const blackhole = `bh${process.pid % 100000}`;
+  const blackhole = `bh${id}x${process.pid % 100000}`;
   await sh(NFT, ['add', 'table', 'inet', table]);
   await sh(NFT, ['add', 'chain', 'inet', table, 'in', '{ type filter hook input priority 0 ; }']);
   await sh(NFT, ['add', 'rule', 'inet', table, 'in', 'iifname', dev, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'drop']);
   await sh(NFT, ['add', 'chain', 'inet', table, 'out', '{ type route hook output priority 0 ; }']);
-  await sh(NFT, ['add', 'rule', 'inet', table, 'out', 'ip', 'daddr', subnet, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'meta', 'mark', 'set', '0x77']);
+  await sh(NFT, ['add', 'rule', 'inet', table, 'out', 'ip', 'daddr', subnet, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'meta', 'mark', 'set', mark]);
   await sh('ip', ['link', 'add', blackhole, 'type', 'veth', 'peer', 'name', `${blackhole}p`]);
   await sh('ip', ['link', 'set', blackhole, 'up']); // its peer stays down: a hole
-  await sh('ip', ['route', 'add', subnet, 'dev', blackhole, 'table', '77']);
+  await sh('ip', ['route', 'add', subnet, 'dev', blackhole, 'table', String(id)]);
   // A permanent neighbour entry: no ARP on the hole, so no "host unreachable" reaches the
   // sending socket — the packet just vanishes, as on a lossy wire.
   await sh('ip', ['neigh', 'replace', stackAddr, 'lladdr', '02:00:00:00:00:77', 'dev', blackhole, 'nud', 'permanent']);
-  await sh('ip', ['rule', 'add', 'fwmark', '0x77', 'table', '77']);
+  await sh('ip', ['rule', 'add', 'fwmark', mark, 'table', String(id)]);
   return {
     async counts() {
       const r = await run(NFT, ['list', 'table', 'inet', table]);
@@ -52,7 +58,7 @@ export async function addKernelLoss(dev: string, subnet: string, stackAddr: stri
       return { fromStack: packets[0] ?? 0, toStack: packets[1] ?? 0 };
     },
     async remove() {
-      await run('ip', ['rule', 'del', 'fwmark', '0x77', 'table', '77']);
+      await run('ip', ['rule', 'del', 'fwmark', mark, 'table', String(id)]);
       await run('ip', ['link', 'del', blackhole]);
       await run(NFT, ['delete', 'table', 'inet', table]);
     },
