@@ -100,17 +100,21 @@ export class Stack implements LinkReceiver {
     this.turn();
   };
 
+  /**
+   * Arm the one timer for the earliest deadline. A timer already set for an earlier (or
+   * the same) moment stays: it fires, finds little or nothing due, and arms again. So the
+   * common case — a retransmission deadline pushed later by every ACK — costs no timer
+   * churn at all.
+   */
   private arm(): void {
     let next = this.ip.nextDeadline();
     for (const t of this.transports) {
       const d = t.nextDeadline();
       if (d < next) next = d;
     }
-    if (next === this.timerAt) return;
+    if (next >= this.timerAt) return;
     if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
     this.timerAt = next;
-    if (next === Infinity) return;
     const delay = Math.max(0, Math.ceil(next - this.clock()));
     this.timer = setTimeout(this.onTimer, delay);
     // Deadlines alone do not keep the process alive; the link and the sockets do.

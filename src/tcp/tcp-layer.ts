@@ -107,9 +107,8 @@ export class TcpLayer implements Transport {
   }
 
   *connections(): IterableIterator<Connection> {
-    for (let c of this.table.values()) {
-      for (let x: Connection | null = c; x !== null; x = x.demuxNext) yield x;
-      void c;
+    for (const head of this.table.values()) {
+      for (let c: Connection | null = head; c !== null; c = c.demuxNext) yield c;
     }
   }
 
