@@ -6,9 +6,11 @@
  *   output hook would be reported to the sending socket, which resends at once: not
  *   real loss);
  * - the kernel's own packets to the stack are marked at random in a route-type output
- *   chain, and policy routing sends marked packets into a veth whose peer is down,
- *   where they vanish without the socket hearing of it (a static neighbour entry keeps
- *   ARP failures, which the socket would hear of, out of it).
+ *   chain, and policy routing sends marked packets into a veth pair where they vanish
+ *   without the socket hearing of it: a static neighbour entry gives them a MAC address
+ *   nobody has (no ARP failure for the socket to hear of), and the far end, up, drops
+ *   them on arrival. (With the far end down, as first planned, the near end has no
+ *   carrier and the kernel reports the failed send to the socket: not real loss.)
  */
 import { existsSync } from 'node:fs';
 import { run } from './netns';
@@ -45,7 +47,12 @@ export async function addKernelLoss(dev: string, subnet: string, stackAddr: stri
   await sh(NFT, ['add', 'chain', 'inet', table, 'out', '{ type route hook output priority 0 ; }']);
   await sh(NFT, ['add', 'rule', 'inet', table, 'out', 'ip', 'daddr', subnet, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'meta', 'mark', 'set', mark]);
   await sh('ip', ['link', 'add', blackhole, 'type', 'veth', 'peer', 'name', `${blackhole}p`]);
-  await sh('ip', ['link', 'set', blackhole, 'up']); // its peer stays down: a hole
+  // Both ends up: a veth whose peer is down has no carrier, and the kernel then refuses
+  // the packet at the device (the sending socket hears of it, and it is not loss). With
+  // the peer up, the packet crosses, is addressed to a MAC nobody has, and is dropped on
+  // arrival without a word to the sender.
+  await sh('ip', ['link', 'set', blackhole, 'up']);
+  await sh('ip', ['link', 'set', `${blackhole}p`, 'up']);
   await sh('ip', ['route', 'add', subnet, 'dev', blackhole, 'table', String(id)]);
   // A permanent neighbour entry: no ARP on the hole, so no "host unreachable" reaches the
   // sending socket — the packet just vanishes, as on a lossy wire.
