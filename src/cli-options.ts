@@ -34,7 +34,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'chargen', type: 'port', default: 19, help: 'chargen service port, RFC 864 (0 turns it off)', commands: ['up'] },
   { name: 'cc', type: 'string', default: 'newreno', help: 'congestion control: newreno (RFC 5681/6582) or cubic (RFC 9438)', commands: BOTH },
   { name: 'rto-min', type: 'int', default: 200, min: 1, max: 60000, help: 'lower bound on the retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200)', commands: BOTH },
-  { name: 'delayed-ack', type: 'int', default: 40, min: 0, max: 500, help: 'delayed-ACK timeout, ms (RFC 1122 §4.2.3.2: under 500)', commands: BOTH },
+  { name: 'delayed-ack', type: 'int', default: 40, min: 0, max: 200, help: 'delayed-ACK timeout, ms (at most 200, as in Linux; RFC 1122 allows 500)', commands: BOTH },
   { name: 'initial-window', type: 'int', default: 10, min: 1, max: 100, help: 'initial congestion window in segments (RFC 6928)', commands: BOTH },
   { name: 'isn-secret', type: 'hex', default: undefined, help: 'ISN secret key, at least 16 bytes of hex (RFC 6528); random per process when unset', commands: BOTH },
   { name: 'msl', type: 'seconds', default: 30, help: 'maximum segment lifetime in seconds; TIME-WAIT lasts 2 x MSL', commands: BOTH },
