@@ -52,7 +52,7 @@ for (const [percent, mb, n] of [
     const cli = await startCli(['up', '--dev', dev, '--host-addr', `${subnet}.1/24`, '--addr', `${subnet}.2`]);
     const loss = await addKernelLoss(dev, `${subnet}.0/24`, `${subnet}.2`, percent, 100 + n);
     try {
-      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 200 : 120);
+      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 300 : 120);
       const dropped = await loss.counts();
       t.log(`dropped ${dropped.fromStack} packets from the stack, ${dropped.toStack} to it`);
       t.true(dropped.fromStack > 0 && dropped.toStack > 0, 'loss happened in both directions');
@@ -67,7 +67,7 @@ for (const [percent, mb, n] of [
     const cli = await startCli(['up', '--dev', `tt-imp${n}`, '--host-addr', `${subnet}.1/24`, '--addr', `${subnet}.2`, '--impair', `loss=${percent}%,seed=${percent}`]);
     try {
       t.regex(cli.stdout(), /impaired \(seed \d+\)/);
-      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 200 : 120);
+      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 300 : 120);
     } finally {
       await cli.stop();
     }
