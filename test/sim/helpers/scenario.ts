@@ -373,19 +373,7 @@ export function describeScenario(s: Scenario): string {
   return `${s.close} mtu=${s.mtu} latency=${s.latency}ms shim@${s.shimOn} [${formatImpairSpec({ ...s.impair, seed: s.seed })}] client{${side(s.client)}} server{${side(s.server)}}${s.close.startsWith('abort') ? ` abortAt=${s.abortAt.toFixed(3)}` : ''}`;
 }
 
-/** Core bugs a property may look past while they are being fixed (see test/sim/README.md). */
-export interface Tolerate {
-  /**
-   * A TIME-WAIT record answers without the timestamp option, so a peer that negotiated
-   * timestamps drops its ACKs (RFC 7323 §3.2) and leaves CLOSING/LAST-ACK only by a
-   * reset once the record expires. Only the "ACK of our FIN was ignored ... paws" check
-   * is skipped, and only when both sides offered timestamps.
-   */
-  timeWaitTimestamps?: boolean;
-}
-
 export interface RunOptions {
-  tolerate?: Tolerate;
   /** Print every trace line as it happens. */
   echoTrace?: boolean;
   /** Lines of trace kept for a failure report (0: no trace, fastest). */
@@ -480,7 +468,7 @@ export function runScenario(input: Scenario, opts: RunOptions = {}): ScenarioRes
     problems.push(e.message);
   }
 
-  if (problems.length === 0) checkEnd(s, net, client, server, acceptor.count, abort, [tapA, tapB], opts.tolerate ?? {}, problems);
+  if (problems.length === 0) checkEnd(s, net, client, server, acceptor.count, abort, [tapA, tapB], problems);
   if (problems.length > 0) {
     const states = `client conn ${client.conn?.state ?? '-'} events [${client.events.join(' ')}] error ${client.error}; server conn ${server.conn?.state ?? '-'} events [${server.events.join(' ')}] error ${server.error}`;
     const counters = (n: SimNode) => {
@@ -510,7 +498,7 @@ export function runScenario(input: Scenario, opts: RunOptions = {}): ScenarioRes
 }
 
 /** The end-of-run properties. */
-function checkEnd(s: Scenario, net: SimNet, client: App, server: App, accepted: number, abort: boolean, taps: [SimTap, SimTap], tolerate: Tolerate, problems: string[]): void {
+function checkEnd(s: Scenario, net: SimNet, client: App, server: App, accepted: number, abort: boolean, taps: [SimTap, SimTap], problems: string[]): void {
   const { a, b } = net;
   const sameBytes = (what: string, got: Buffer, want: Buffer, prefixOnly: boolean) => {
     if (prefixOnly ? got.length > want.length : got.length !== want.length) {
@@ -524,11 +512,7 @@ function checkEnd(s: Scenario, net: SimNet, client: App, server: App, accepted: 
     }
   };
   if (accepted !== 1) problems.push(`server accepted ${accepted} connections, expected 1`);
-  const tsBoth = s.client.timestamps && s.server.timestamps;
-  for (const tap of taps) {
-    const v = tap.violations.filter((x) => !(tolerate.timeWaitTimestamps === true && tsBoth && x.startsWith('an ACK of our FIN was ignored') && x.endsWith('dropped as paws')));
-    problems.push(...v.slice(0, 3));
-  }
+  for (const tap of taps) problems.push(...tap.violations.slice(0, 3));
   if (abort) {
     const [aborter, peer] = s.close === ClosePattern.ABORT_CLIENT ? [client, server] : [server, client];
     if (!aborter.aborted) problems.push(`${aborter.name} never aborted (read ${aborter.readLen} of its peer's bytes, threshold ${aborter.abortAfter})`);
