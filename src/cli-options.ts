@@ -40,6 +40,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'msl', type: 'seconds', default: 30, help: 'maximum segment lifetime in seconds; TIME-WAIT lasts 2 x MSL', commands: BOTH },
   { name: 'pcap', type: 'file', default: undefined, help: 'write every packet in and out to FILE (pcap, raw IP; open it with Wireshark)', commands: BOTH },
   { name: 'trace', type: 'boolean', default: false, help: 'print each connection live as a ladder diagram (seq/ack, flags, states)', commands: BOTH },
+  { name: 'no-ladders', type: 'boolean', default: false, help: 'keep no ladder diagrams for the status page (no per-segment tracing cost; --trace still traces)', commands: ['up'] },
   { name: 'impair', type: 'string', default: undefined, help: 'impair the link both ways: loss=5%,reorder=2%,dup=1%,corrupt=0.5%,delay=10ms,jitter=5ms,seed=N', commands: BOTH },
   { name: 'json', type: 'boolean', default: false, help: 'machine-readable JSON instead of a table', commands: ['stats'] },
   { name: 'help', type: 'boolean', default: false, help: 'show this help', commands: ALL },

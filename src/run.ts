@@ -33,7 +33,10 @@ export function openStack(flags: ParsedFlags): TuntcpStack {
       cc: String(flags.cc),
       // Ladders for the status page always; printed live with --trace (on stderr when
       // stdout carries a connection's data, as in tuntcp connect).
-      ladder: { onLine: flags.trace === true ? traceOut : undefined, color: flags.trace === true && traceStream().isTTY === true },
+      ladder:
+        flags['no-ladders'] === true && flags.trace !== true
+          ? false
+          : { onLine: flags.trace === true ? traceOut : undefined, color: flags.trace === true && traceStream().isTTY === true },
     });
   } catch (e) {
     if (e instanceof ConfigError) throw new UsageError(e.message);
