@@ -5,12 +5,35 @@
  */
 import { Counters } from '../../src/counters';
 import { IpLayer } from '../../src/ip/ip-layer';
-import { LinkReceiver } from '../../src/link/link';
+import { Link, LinkReceiver } from '../../src/link/link';
 import { MemoryLink } from '../../src/link/memory-link';
 import { TcpConfig } from '../../src/tcp/config';
 import { IsnGenerator } from '../../src/tcp/isn';
 import { TcpLayer } from '../../src/tcp/tcp-layer';
 import { parseIpv4 } from '../../src/wire/ipv4';
+
+export interface HostLayerOptions {
+  config?: Partial<TcpConfig>;
+  /** Fills the 16-byte ISN secret (reproducible ISNs). */
+  secret?: number;
+  /** Seeds the ephemeral-port choice (reproducible ports). */
+  seed?: number;
+}
+
+/** IPv4 and TCP over `link` with reproducible ISNs and ephemeral ports: the test hosts' core. */
+export function hostLayers(link: Link, counters: Counters, address: string, opts: HostLayerOptions = {}): { ip: IpLayer; tcp: TcpLayer } {
+  const ip = new IpLayer(link, counters, { address: parseIpv4(address)! });
+  let seed = (opts.seed ?? 1) >>> 0 || 1;
+  const random = (): number => {
+    // xorshift32
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x1_0000_0000;
+  };
+  const tcp = new TcpLayer(ip, counters, { isn: new IsnGenerator(Buffer.alloc(16, opts.secret ?? 7)), config: opts.config, random });
+  return { ip, tcp };
+}
 
 export class SimHost implements LinkReceiver {
   readonly counters = new Counters();
@@ -21,20 +44,7 @@ export class SimHost implements LinkReceiver {
 
   constructor(readonly address: string, opts: { mtu?: number; config?: Partial<TcpConfig>; secret?: number; seed?: number } = {}) {
     this.link = new MemoryLink(opts.mtu ?? 1500);
-    this.ip = new IpLayer(this.link, this.counters, { address: parseIpv4(address)! });
-    let seed = opts.seed ?? 1;
-    const random = (): number => {
-      // xorshift32: reproducible ephemeral ports
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 0x1_0000_0000;
-    };
-    this.tcp = new TcpLayer(this.ip, this.counters, {
-      isn: new IsnGenerator(Buffer.alloc(16, opts.secret ?? 7)),
-      config: opts.config,
-      random,
-    });
+    ({ ip: this.ip, tcp: this.tcp } = hostLayers(this.link, this.counters, address, opts));
     this.link.start(this);
   }
 

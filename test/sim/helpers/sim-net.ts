@@ -22,12 +22,12 @@ import { Link, LinkReceiver } from '../../../src/link/link';
 import { MemoryLink } from '../../../src/link/memory-link';
 import { TcpConfig } from '../../../src/tcp/config';
 import type { Connection } from '../../../src/tcp/connection';
-import { IsnGenerator } from '../../../src/tcp/isn';
 import { TcpLayer } from '../../../src/tcp/tcp-layer';
 import { TIMER_NAMES, TcpTracer } from '../../../src/tcp/tracer';
 import { parseIpv4 } from '../../../src/wire/ipv4';
 import { TcpFlag } from '../../../src/wire/tcp';
 import { decode } from '../../helpers/segments';
+import { hostLayers } from '../../helpers/sim-host';
 
 export interface SimNodeOptions {
   mtu?: number;
@@ -66,20 +66,7 @@ export class SimNode implements LinkReceiver {
       this.impaired = null;
       this.link = this.mem;
     }
-    this.ip = new IpLayer(this.link, this.counters, { address: parseIpv4(address)! });
-    let seed = (opts.seed ?? 1) >>> 0 || 1;
-    const random = (): number => {
-      // xorshift32: reproducible ephemeral ports
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) / 0x1_0000_0000;
-    };
-    this.tcp = new TcpLayer(this.ip, this.counters, {
-      isn: new IsnGenerator(Buffer.alloc(16, opts.secret ?? 7)),
-      config: opts.config,
-      random,
-    });
+    ({ ip: this.ip, tcp: this.tcp } = hostLayers(this.link, this.counters, address, opts));
     this.link.start(this);
   }
 
