@@ -175,6 +175,8 @@ export class Connection implements Endpoints {
   demuxNext: Connection | null = null;
   /** The deadline this connection is filed under in the TCP layer's timer queue. */
   timerKey = Infinity;
+  /** In the TCP layer's list of connections to flush this turn. */
+  queued = false;
   /** Trace hook (tracer.ts); null when nothing listens. */
   tracer: TcpTracer | null = null;
   /** The time of the call being handled, for trace events. */

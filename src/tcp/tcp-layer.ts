@@ -159,6 +159,9 @@ export class TcpLayer implements Transport {
 
   /** Mark a connection as needing output after a user call; the stack's turn flushes it. */
   touch(c: Connection): void {
+    // Once per turn: a batch of segments for one connection queues it once.
+    if (c.queued) return;
+    c.queued = true;
     this.dirty.push(c);
   }
 
@@ -365,10 +368,12 @@ export class TcpLayer implements Transport {
     let i = 0;
     for (; i < dirty.length && i < limit; i++) {
       const c = dirty[i]!;
+      c.queued = false; // an owner's call during its events queues it again
       this.deliverEvents(c, now);
       this.transmit(c, now);
       this.settle(c, now);
     }
+    for (let j = i; j < dirty.length; j++) dirty[j]!.queued = false; // past the bound: the next input or call queues them again
     dirty.length = 0;
     if (i > 0) this.onChange?.();
   }
