@@ -173,8 +173,11 @@ export class Connection implements Endpoints {
   owner: unknown = null;
   /** Hash-chain link in the TCP layer's demux table. */
   demuxNext: Connection | null = null;
-  /** The deadline this connection is filed under in the TCP layer's timer queue. */
+  /** The deadline this connection is filed under in the TCP layer's timer wheel, its links and slot there. */
   timerKey = Infinity;
+  timerNext: Connection | null = null;
+  timerPrev: Connection | null = null;
+  timerSlot = -1;
   /** In the TCP layer's list of connections to flush this turn. */
   queued = false;
   /** Trace hook (tracer.ts); null when nothing listens. */

@@ -2,7 +2,7 @@
  * The TCP layer: validates inbound segments, demultiplexes them to connections
  * (4-tuple → connection in O(1)), listeners and TIME-WAIT records, answers segments for
  * no socket with RST, turns what connections want to send into packets, and runs their
- * timers from one queue. It is the driver of the sans-I/O connections: it owns the only
+ * timers from one hierarchical timer wheel. It is the driver of the sans-I/O connections: it owns the only
  * `now` they see, and delivers their events to owners after each state update.
  */
 import { Counters, DropReason } from '../counters';
@@ -19,7 +19,7 @@ import { Listener, ListenerOwner } from './listener';
 import { Segment, SegmentOut } from './segment';
 import { seqAdd, seqGt } from './seq';
 import { TcpState } from './state';
-import { TimerQueue } from './timer-queue';
+import { TimerWheel } from './timer-wheel';
 import { TimeWaitAction, TimeWaitRecord, timeWaitInput } from './time-wait';
 import type { TcpTracer } from './tracer';
 
@@ -60,7 +60,7 @@ export class TcpLayer implements Transport {
   private readonly timeWaitQueue: TimeWaitRecord[] = [];
   private timeWaitHead = 0;
   private readonly listeners = new Map<number, Listener>();
-  private readonly timers = new TimerQueue<Connection>();
+  private readonly timers = new TimerWheel<Connection>();
   private readonly dirty: Connection[] = [];
   private readonly view = new TcpView();
   private readonly seg = new Segment();
