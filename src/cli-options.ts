@@ -6,7 +6,7 @@ import { parseCidr, parseIpv4 } from './wire/ipv4';
 
 export type Command = 'up' | 'connect' | 'stats';
 
-export type FlagType = 'string' | 'file' | 'boolean' | 'port' | 'int' | 'seconds' | 'ipv4' | 'cidr' | 'hex';
+export type FlagType = 'string' | 'file' | 'boolean' | 'port' | 'int' | 'seconds' | 'ipv4' | 'cidr' | 'hex' | 'onoff';
 
 export interface FlagSpec {
   readonly name: string;
@@ -32,6 +32,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'echo', type: 'port', default: 7, help: 'echo service port, RFC 862 (0 turns it off)', commands: ['up'] },
   { name: 'discard', type: 'port', default: 9, help: 'discard service port, RFC 863 (0 turns it off)', commands: ['up'] },
   { name: 'chargen', type: 'port', default: 19, help: 'chargen service port, RFC 864 (0 turns it off)', commands: ['up'] },
+  { name: 'offload', type: 'onoff', default: 'off', help: 'TUN offloads (virtio-net header): checksums and 64 KiB TCP segments (TSO/GRO) cross the device', commands: BOTH },
   { name: 'cc', type: 'string', default: 'newreno', help: 'congestion control: newreno (RFC 5681/6582) or cubic (RFC 9438)', commands: BOTH },
   { name: 'rto-min', type: 'int', default: 200, min: 1, max: 60000, help: 'lower bound on the retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200)', commands: BOTH },
   { name: 'delayed-ack', type: 'int', default: 40, min: 0, max: 200, help: 'delayed-ACK timeout, ms (at most 200, as in Linux; RFC 1122 allows 500)', commands: BOTH },
@@ -112,6 +113,9 @@ function convert(spec: FlagSpec, value: string): string | number {
     case 'hex':
       if (!/^([0-9a-fA-F]{2})+$/.test(value)) bad('hexadecimal bytes');
       return value;
+    case 'onoff':
+      if (value !== 'on' && value !== 'off') bad('on or off');
+      return value;
     case 'boolean':
       return value;
   }
@@ -121,7 +125,7 @@ function convert(spec: FlagSpec, value: string): string | number {
 export function metavar(f: FlagSpec): string {
   if (f.name === 'impair') return 'SPEC';
   if (f.name === 'cc') return 'NAME';
-  const names: Record<FlagType, string> = { string: 'NAME', file: 'FILE', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX' };
+  const names: Record<FlagType, string> = { string: 'NAME', file: 'FILE', boolean: '', port: 'PORT', int: 'N', seconds: 'SECONDS', ipv4: 'IP', cidr: 'CIDR', hex: 'HEX', onoff: 'on|off' };
   return names[f.type];
 }
 

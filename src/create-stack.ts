@@ -31,6 +31,18 @@ export interface CreateStackOptions {
   addr?: string;
   /** Link MTU (default 1500). Ignored when `link` is given (the link has its own). */
   mtu?: number;
+  /**
+   * TUN offloads (default false): the device finishes TCP checksums and moves TCP
+   * packets of up to 64 KiB both ways (TSO out, GRO in). Ignored when `link` is given.
+   */
+  offload?: boolean;
+  /**
+   * Open the device as one queue of a multi-queue TUN device (IFF_MULTI_QUEUE), for one
+   * of several workers. With `attach`, another queue already created and configured it:
+   * join it as it is (hostAddr and mtu are then not applied).
+   */
+  multiQueue?: boolean;
+  attach?: boolean;
   /** Use this link instead of creating a TUN device. */
   link?: Link;
   /** ISN secret (RFC 6528): at least 16 bytes, or hex; random when unset. */
@@ -86,7 +98,7 @@ export class TuntcpStack extends TcpStack {
 
   /** One line: address, device, host side, MTU. */
   describe(): string {
-    const where = this.device === null ? 'a custom link' : `${this.device.name} (host ${this.hostAddr}, mtu ${this.device.mtu})`;
+    const where = this.device === null ? 'a custom link' : `${this.device.name} (host ${this.hostAddr}, mtu ${this.device.mtu}${this.device.offload ? ', offloads on' : ''})`;
     return `${this.address} on ${where}`;
   }
 
@@ -119,14 +131,20 @@ export function createStack(opts: CreateStackOptions = {}): TuntcpStack {
       throw new ConfigError(`--addr ${addrText} is outside --host-addr ${hostText}: pick an address in that subnet`);
     }
     if (addr === host.address) throw new ConfigError(`--addr and --host-addr are both ${addrText}: the stack needs its own address`);
+    const attach = opts.attach === true;
     device = TunDevice.open({
       name: opts.dev ?? 'tuntcp0',
       mtu: opts.mtu ?? 1500,
+      offload: opts.offload ?? false,
+      multiQueue: opts.multiQueue === true || attach,
+      configure: !attach,
       hostAddr: { address: ipv4ToString(host.address), prefix: host.prefix },
       up: false,
     });
-    quietIpv6(device.name);
-    device.setUp(true);
+    if (!attach) {
+      quietIpv6(device.name);
+      device.setUp(true);
+    }
     link = new TunLink(device);
   }
 

@@ -2,7 +2,7 @@
  * From parsed CLI flags to a running stack (create-stack.ts does the work).
  */
 import { ParsedFlags, UsageError } from './cli-options';
-import { ConfigError, TuntcpStack, createStack } from './create-stack';
+import { ConfigError, CreateStackOptions, TuntcpStack, createStack } from './create-stack';
 
 let traceToStderr = false;
 
@@ -19,13 +19,16 @@ function traceOut(line: string): void {
   traceStream().write(`${line}\n`);
 }
 
-export function openStack(flags: ParsedFlags): TuntcpStack {
+/** `extra` adds what flags do not say (a worker's queue role). */
+export function openStack(flags: ParsedFlags, extra: Partial<CreateStackOptions> = {}): TuntcpStack {
   try {
     return createStack({
+      ...extra,
       dev: String(flags.dev),
       hostAddr: String(flags['host-addr']),
       addr: String(flags.addr),
       mtu: Number(flags.mtu),
+      offload: flags.offload === 'on',
       isnSecret: flags['isn-secret'] === undefined ? undefined : String(flags['isn-secret']),
       tcp: { msl: Number(flags.msl) * 1000, minRto: Number(flags['rto-min']), delayedAck: Number(flags['delayed-ack']), initialWindow: Number(flags['initial-window']) },
       pcap: flags.pcap === undefined ? undefined : String(flags.pcap),

@@ -59,12 +59,12 @@ export class Stack implements LinkReceiver {
   }
 
   // LinkReceiver: one call per packet, then one at the end of the batch.
-  receive(buf: Buffer, off: number, len: number): void {
+  receive(buf: Buffer, off: number, len: number, flags: number): void {
     if (!this.inBatch) {
       this.inBatch = true;
       this.batchNow = this.clock();
     }
-    this.ip.input(buf, off, len, this.batchNow);
+    this.ip.input(buf, off, len, this.batchNow, flags);
   }
 
   endOfBatch(): void {

@@ -15,9 +15,12 @@ import { Icmp, isUnicastHost } from './icmp';
 import { Ipv4Output } from './ipv4-output';
 import { PendingDatagram, ReassemblyOptions, Reassembler } from './reassembly';
 
-/** A transport protocol's input: the datagram's addresses and its payload. */
+/**
+ * A transport protocol's input: the datagram's addresses and its payload. `rxFlags` are
+ * the link's RxFlag bits (CHECKSUM_OK: do not verify the transport checksum).
+ */
 export interface TransportInput {
-  (src: number, dst: number, buf: Buffer, off: number, len: number, now: number): void;
+  (src: number, dst: number, buf: Buffer, off: number, len: number, now: number, rxFlags: number): void;
 }
 
 export interface IpLayerOptions {
@@ -48,7 +51,8 @@ export class IpLayer {
     this.transports[protocol] = input;
   }
 
-  input(buf: Buffer, off: number, len: number, now: number): void {
+  /** One datagram from the link; `rxFlags` are its RxFlag bits (link.ts). */
+  input(buf: Buffer, off: number, len: number, now: number, rxFlags = 0): void {
     const c = this.counters;
     c.ipIn++;
     if (len < IPV4_MIN_HEADER_LEN) return c.drop(len >= 1 && buf[off]! >> 4 !== 4 ? DropReason.IP_BAD_VERSION : DropReason.IP_TRUNCATED);
@@ -82,16 +86,17 @@ export class IpLayer {
       c.ipReassembled++;
       const d = r.datagram;
       const header = d.firstFragment!;
-      return this.deliver(src, dst, protocol, d.buf, 0, d.totalLength, header, 0, header.length, now);
+      // A reassembled datagram's checksum is ours to verify, whatever the link said.
+      return this.deliver(src, dst, protocol, d.buf, 0, d.totalLength, header, 0, header.length, now, 0);
     }
-    this.deliver(src, dst, protocol, buf, off + hlen, total - hlen, buf, off, total, now);
+    this.deliver(src, dst, protocol, buf, off + hlen, total - hlen, buf, off, total, now, rxFlags);
   }
 
   /** Hand a whole datagram's payload to its transport. `hdrBuf` locates the IP datagram for ICMP quoting. */
-  private deliver(src: number, dst: number, protocol: number, buf: Buffer, off: number, len: number, hdrBuf: Buffer, hdrOff: number, hdrAvail: number, now: number): void {
+  private deliver(src: number, dst: number, protocol: number, buf: Buffer, off: number, len: number, hdrBuf: Buffer, hdrOff: number, hdrAvail: number, now: number, rxFlags: number): void {
     if (protocol === IpProtocol.ICMP) return this.icmp.input(src, buf, off, len, now);
     const t = this.transports[protocol];
-    if (t !== undefined) return t(src, dst, buf, off, len, now);
+    if (t !== undefined) return t(src, dst, buf, off, len, now, rxFlags);
     // RFC 1122 §3.2.2.1: a host SHOULD send protocol unreachable for a protocol it lacks.
     this.counters.drop(DropReason.IP_UNKNOWN_PROTOCOL);
     this.icmp.sendError(IcmpType.DEST_UNREACHABLE, IcmpUnreachableCode.PROTOCOL, 0, hdrBuf, hdrOff, hdrAvail, now);

@@ -33,6 +33,16 @@ export class Ipv4Output {
     return this.link.mtu;
   }
 
+  /** The link finishes TCP checksums and segments large TCP packets (Link.tcpOffload). */
+  get tcpOffload(): boolean {
+    return this.link.tcpOffload;
+  }
+
+  /** The largest datagram the link takes (Link.maxPacket). */
+  get maxPacket(): number {
+    return this.link.maxPacket;
+  }
+
   /** The largest transport payload that fits the link in one datagram. */
   get maxPayload(): number {
     return this.link.mtu - IPV4_MIN_HEADER_LEN;
@@ -49,12 +59,15 @@ export class Ipv4Output {
     return this.packetOff + IPV4_MIN_HEADER_LEN;
   }
 
-  /** Finish the datagram started by `begin()`: write its header and hand it to the link. */
-  end(protocol: number, dst: number, payloadLen: number, dontFragment: boolean): void {
+  /**
+   * Finish the datagram started by `begin()`: write its header and hand it to the link.
+   * `tcpSegSize` > 0 marks a TCP segment whose checksum the link finishes (Link.commit).
+   */
+  end(protocol: number, dst: number, payloadLen: number, dontFragment: boolean, tcpSegSize = 0): void {
     const off = this.packetOff;
     const total = IPV4_MIN_HEADER_LEN + payloadLen;
     writeIpv4Header(this.link.txBuf, off, total, this.takeId(), dontFragment ? IPV4_FLAG_DF : 0, this.ttl, protocol, this.address, dst);
-    this.link.commit(off, total);
+    this.link.commit(off, total, tcpSegSize);
     this.packetOff = -1;
     this.counters.ipOut++;
   }

@@ -73,7 +73,7 @@
  * same number of draws whatever the outcome, so changing one rate does not reshuffle the
  * other decisions.
  */
-import { Link, LinkReceiver } from './link';
+import { Link, LinkReceiver, RxFlag } from './link';
 
 // ---------------------------------------------------------------------------------------
 // The spec
@@ -286,6 +286,8 @@ export const DEFAULT_REORDER_HOLD_MS = 10;
 interface Held {
   at: number;
   pkt: Buffer;
+  /** Outbound: commit()'s tcpSegSize; inbound: receive()'s RxFlag bits. */
+  meta: number;
 }
 
 const newStats = (): ImpairDirectionStats => ({ packets: 0, dropped: 0, duplicated: 0, corrupted: 0, reordered: 0, delayed: 0 });
@@ -347,7 +349,7 @@ export class ImpairedLink implements Link {
 
   /** The inner link calls this adapter; the stack's receiver sees only what survives. */
   private readonly fromInner: LinkReceiver = {
-    receive: (buf, off, len) => this.inboundPacket(buf, off, len),
+    receive: (buf, off, len, flags) => this.inboundPacket(buf, off, len, flags),
     endOfBatch: () => {
       if (this.receiver !== null && !this.closed) this.receiver.endOfBatch();
     },
@@ -362,8 +364,15 @@ export class ImpairedLink implements Link {
     this.clock = opts.clock;
     this.scheduleCb = opts.schedule;
     this.reorderHoldMs = opts.reorderHoldMs ?? DEFAULT_REORDER_HOLD_MS;
-    this.scratch = Buffer.alloc(inner.mtu);
+    this.scratch = Buffer.alloc(inner.maxPacket);
+    // A bit flipped before an offloading link finishes the checksum would go unnoticed:
+    // with corruption on, the stack computes its own checksums and segments.
+    this.tcpOffload = inner.tcpOffload && this.spec.corrupt === 0;
+    this.maxPacket = this.tcpOffload ? inner.maxPacket : inner.mtu;
   }
+
+  readonly tcpOffload: boolean;
+  readonly maxPacket: number;
 
   get mtu(): number {
     return this.inner.mtu;
@@ -388,7 +397,7 @@ export class ImpairedLink implements Link {
     return this.inner.reserve(maxLen);
   }
 
-  commit(off: number, len: number): void {
+  commit(off: number, len: number, tcpSegSize = 0): void {
     if (this.closed) return;
     const buf = this.inner.txBuf;
     const v = this.decide(this.out, len);
@@ -397,15 +406,15 @@ export class ImpairedLink implements Link {
     const now = this.clock();
     if (v.delay === 0 && !v.reorder) {
       // The synchronous path: committed in place, no copy.
-      this.inner.commit(off, len);
-      if (v.dup) this.sendCopy(buf, off, len);
+      this.inner.commit(off, len, tcpSegSize);
+      if (v.dup) this.sendCopy(buf, off, len, tcpSegSize);
       this.releaseReordered(this.out, now);
     } else {
       const copies = [Buffer.from(buf.subarray(off, off + len))];
       if (v.dup) copies.push(Buffer.from(copies[0]!));
-      this.hold(this.out, copies, now + v.delay, v.reorder, now);
+      this.hold(this.out, copies, tcpSegSize, now + v.delay, v.reorder, now);
     }
-    for (const h of this.due(this.out, now)) this.sendCopy(h.pkt, 0, h.pkt.length);
+    for (const h of this.due(this.out, now)) this.sendCopy(h.pkt, 0, h.pkt.length, h.meta);
     this.requestPoll();
   }
 
@@ -423,13 +432,13 @@ export class ImpairedLink implements Link {
     if (this.closed) return;
     let sent = 0;
     for (const h of this.due(this.out, now)) {
-      this.sendCopy(h.pkt, 0, h.pkt.length);
+      this.sendCopy(h.pkt, 0, h.pkt.length, h.meta);
       sent++;
     }
     if (sent > 0) this.inner.flush();
     const inbound = this.due(this.in, now);
     if (inbound.length > 0 && this.receiver !== null) {
-      for (const h of inbound) this.receiver.receive(h.pkt, 0, h.pkt.length);
+      for (const h of inbound) this.receiver.receive(h.pkt, 0, h.pkt.length, h.meta);
       this.receiver.endOfBatch();
     }
     this.requestPoll();
@@ -456,18 +465,20 @@ export class ImpairedLink implements Link {
 
   // -------------------------------------------------------------------------------------
 
-  private inboundPacket(buf: Buffer, off: number, len: number): void {
+  private inboundPacket(buf: Buffer, off: number, len: number, flags: number): void {
     const r = this.receiver;
     if (r === null || this.closed) return;
     const v = this.decide(this.in, len);
     if (v.drop) return;
     const now = this.clock();
+    // A corrupted packet's checksum must be checked, whatever the device vouched for.
+    if (v.flipBit >= 0) flags &= ~RxFlag.CHECKSUM_OK;
     if (v.delay === 0 && !v.reorder) {
       // Synchronous: flip in place for the receiver's call, then restore the inner
       // link's buffer (the receiver copies anything it keeps).
       if (v.flipBit >= 0) flip(buf, off, v.flipBit);
-      r.receive(buf, off, len);
-      if (v.dup) r.receive(buf, off, len);
+      r.receive(buf, off, len, flags);
+      if (v.dup) r.receive(buf, off, len, flags);
       if (v.flipBit >= 0) flip(buf, off, v.flipBit);
       this.releaseReordered(this.in, now);
     } else {
@@ -475,23 +486,23 @@ export class ImpairedLink implements Link {
       if (v.flipBit >= 0) flip(pkt, 0, v.flipBit);
       const copies = [pkt];
       if (v.dup) copies.push(Buffer.from(pkt));
-      this.hold(this.in, copies, now + v.delay, v.reorder, now);
+      this.hold(this.in, copies, flags, now + v.delay, v.reorder, now);
     }
     // Within the inner link's batch: its endOfBatch() ends ours.
-    for (const h of this.due(this.in, now)) r.receive(h.pkt, 0, h.pkt.length);
+    for (const h of this.due(this.in, now)) r.receive(h.pkt, 0, h.pkt.length, h.meta);
     this.requestPoll();
   }
 
   /** Queue `copies` for release at `at`, or hold them back for reordering. */
-  private hold(d: Direction, copies: Buffer[], at: number, reorder: boolean, now: number): void {
+  private hold(d: Direction, copies: Buffer[], meta: number, at: number, reorder: boolean, now: number): void {
     if (at > now) d.stats.delayed++;
     if (reorder && d.reorderHeld.length === 0) {
       d.stats.reordered++;
-      d.reorderHeld = copies.map((pkt) => ({ at, pkt }));
+      d.reorderHeld = copies.map((pkt) => ({ at, pkt, meta }));
       d.reorderDeadline = at + this.reorderHoldMs;
     } else {
       // Already holding one back: this packet is the one that passes it.
-      for (const pkt of copies) d.insert({ at, pkt });
+      for (const pkt of copies) d.insert({ at, pkt, meta });
       this.releaseReordered(d, at);
     }
   }
@@ -499,7 +510,7 @@ export class ImpairedLink implements Link {
   /** The next packet has gone (due at `at`): the held-back one follows it. */
   private releaseReordered(d: Direction, at: number): void {
     if (d.reorderHeld.length === 0) return;
-    for (const h of d.reorderHeld) d.insert({ at: Math.max(at, h.at), pkt: h.pkt });
+    for (const h of d.reorderHeld) d.insert({ at: Math.max(at, h.at), pkt: h.pkt, meta: h.meta });
     d.reorderHeld = [];
     d.reorderDeadline = Infinity;
   }
@@ -514,12 +525,12 @@ export class ImpairedLink implements Link {
   }
 
   /** Copy a packet into the inner link's transmit buffer and commit it. */
-  private sendCopy(src: Buffer, off: number, len: number): void {
+  private sendCopy(src: Buffer, off: number, len: number, tcpSegSize: number): void {
     // Stage it first: reserve() may flush and reuse the room the source sits in.
     src.copy(this.scratch, 0, off, off + len);
     const at = this.inner.reserve(len);
     this.scratch.copy(this.inner.txBuf, at, 0, len);
-    this.inner.commit(at, len);
+    this.inner.commit(at, len, tcpSegSize);
   }
 
   private requestPoll(): void {

@@ -16,6 +16,7 @@
  * side and the addon's ABI.
  */
 import * as path from 'node:path';
+import { VNET_HDR_LEN } from '../wire/virtio-net';
 
 /** One IPv4 address with its prefix length, as in `10.77.0.1/24`. */
 export interface Ipv4Prefix {
@@ -34,6 +35,22 @@ export interface TunDeviceOptions {
   up?: boolean;
   /** Most packets read per wake-up (and the size of the read buffer in slots); default 64. */
   batchSize?: number;
+  /**
+   * Offloads (IFF_VNET_HDR + TUNSETOFFLOAD: checksum, TSO4, TSO6): every packet both ways
+   * carries a 10-byte virtio-net header, and packets up to 64 KiB cross the device.
+   * Default false. See native-notes/README.md, "Offloads".
+   */
+  offload?: boolean;
+  /**
+   * Attach as one queue of a multi-queue device (IFF_MULTI_QUEUE): open the same name
+   * once per worker, and the kernel spreads flows over the queues by hash. Default false.
+   */
+  multiQueue?: boolean;
+  /**
+   * Configure the interface (MTU, address, up). Default true; a second queue of a
+   * multi-queue device passes false, as the first queue configured it.
+   */
+  configure?: boolean;
 }
 
 /** Called once per batch; `buf` and `lens` are reused by the next batch. */
@@ -67,7 +84,7 @@ interface TunHandle {
 type BatchCallback = (this: TunHandle, count: number, truncated: number, error?: NodeJS.ErrnoException) => void;
 
 interface TunAddon {
-  open(name: string, batchSize: number, slotSize: number, rxBuf: Buffer, rxLens: Uint32Array, onBatch: BatchCallback): TunHandle;
+  open(name: string, batchSize: number, slotSize: number, rxBuf: Buffer, rxLens: Uint32Array, onBatch: BatchCallback, flags: number): TunHandle;
   setIpv4(name: string, address: string, prefix: number): void;
   getIpv4(name: string): Ipv4Prefix | null;
   setMtu(name: string, mtu: number): void;
@@ -100,6 +117,12 @@ function loadAddon(): TunAddon {
   return addon;
 }
 
+/** open()'s flags (tun.c OPEN_OFFLOAD, OPEN_MULTI_QUEUE). */
+const OPEN_OFFLOAD = 1;
+const OPEN_MULTI_QUEUE = 2;
+/** With offloads a packet is at most an IPv4 datagram's 65535 bytes, after the header. */
+const MAX_OFFLOAD_PACKET = 65535;
+
 // Linux: ETH_MIN_MTU (68, RFC 791's minimum) and the tun driver's MAX_MTU (65535).
 const MIN_MTU = 68;
 const MAX_MTU = 65535;
@@ -118,9 +141,15 @@ function checkInt(what: string, value: number, min: number, max: number): void {
 export class TunDevice {
   /** The interface name the kernel assigned. */
   readonly name: string;
-  /** Bytes per receive slot: the MTU rounded up; the largest MTU setMtu() accepts. */
+  /**
+   * Bytes per receive and transmit slot: the largest packet rounded up (the MTU, or with
+   * offloads the virtio-net header plus 64 KiB). Without offloads, the largest MTU
+   * setMtu() accepts.
+   */
   readonly slotSize: number;
   readonly batchSize: number;
+  /** Opened with offloads: every packet both ways starts with a virtio-net header. */
+  readonly offload: boolean;
   readonly stats: TunStats = { rxPackets: 0, rxBatches: 0, rxTruncated: 0, rxUnclaimed: 0, txPackets: 0, txDropped: 0 };
 
   private _mtu: number;
@@ -135,16 +164,28 @@ export class TunDevice {
    * EPERM without CAP_NET_ADMIN, ENOENT without /dev/net/tun, EBUSY for a name in use.
    */
   static open(opts: TunDeviceOptions = {}): TunDevice {
-    const { name = 'tuntcp0', mtu = 1500, hostAddr, up = true, batchSize = 64 } = opts;
+    const { name = 'tuntcp0', mtu = 1500, hostAddr, up = true, batchSize = 64, offload = false, multiQueue = false, configure = true } = opts;
     checkInt('mtu', mtu, MIN_MTU, MAX_MTU);
     checkInt('batchSize', batchSize, 1, MAX_BATCH);
-    return new TunDevice(loadAddon(), name, mtu, hostAddr, up, batchSize);
+    const flags = (offload ? OPEN_OFFLOAD : 0) | (multiQueue ? OPEN_MULTI_QUEUE : 0);
+    return new TunDevice(loadAddon(), name, mtu, configure ? hostAddr : undefined, configure, up, batchSize, flags);
   }
 
-  private constructor(private readonly addon: TunAddon, name: string, mtu: number, hostAddr: Ipv4Prefix | undefined, up: boolean, batchSize: number) {
+  private constructor(
+    private readonly addon: TunAddon,
+    name: string,
+    mtu: number,
+    hostAddr: Ipv4Prefix | undefined,
+    configure: boolean,
+    up: boolean,
+    batchSize: number,
+    flags: number,
+  ) {
     this._mtu = mtu;
     this.batchSize = batchSize;
-    this.slotSize = Math.ceil(mtu / SLOT_ALIGN) * SLOT_ALIGN;
+    this.offload = (flags & OPEN_OFFLOAD) !== 0;
+    const largest = this.offload ? VNET_HDR_LEN + MAX_OFFLOAD_PACKET : mtu;
+    this.slotSize = Math.ceil(largest / SLOT_ALIGN) * SLOT_ALIGN;
     const rxBuf = Buffer.alloc(batchSize * this.slotSize);
     const rxLens = new Uint32Array(batchSize);
     const slotSize = this.slotSize;
@@ -160,10 +201,15 @@ export class TunDevice {
       }
       if (error !== undefined) this.fail(error);
     };
-    const handle = addon.open(name, batchSize, this.slotSize, rxBuf, rxLens, onBatch);
+    const handle = addon.open(name, batchSize, this.slotSize, rxBuf, rxLens, onBatch, flags);
     this.handle = handle;
     this.name = handle.name;
     try {
+      if (!configure) {
+        this._ipv4 = addon.getIpv4(this.name);
+        this._mtu = addon.getMtu(this.name);
+        return;
+      }
       addon.setMtu(this.name, mtu);
       if (hostAddr !== undefined) {
         addon.setIpv4(this.name, hostAddr.address, hostAddr.prefix);
@@ -208,7 +254,7 @@ export class TunDevice {
 
   /** Change the MTU; it may not exceed `slotSize` (the read buffer was sized at open). */
   setMtu(mtu: number): void {
-    checkInt('mtu', mtu, MIN_MTU, this.slotSize);
+    checkInt('mtu', mtu, MIN_MTU, this.offload ? MAX_MTU : this.slotSize);
     this.addon.setMtu(this.name, mtu);
     this._mtu = mtu;
   }

@@ -7,7 +7,11 @@
  * interface and the full ABI.
  *
  * Exports:
- *   open(name, batchSize, slotSize, rxBuf, rxLens, onBatch) -> TunHandle
+ *   open(name, batchSize, slotSize, rxBuf, rxLens, onBatch[, flags]) -> TunHandle
+ *     flags: OPEN_OFFLOAD (1) = IFF_VNET_HDR + TUNSETOFFLOAD (checksum, TSO4, TSO6):
+ *     every packet in both directions is prefixed by a 10-byte virtio_net_hdr, which this
+ *     file passes through untouched; OPEN_MULTI_QUEUE (2) = IFF_MULTI_QUEUE: attach one
+ *     more queue to the named device.
  *   setIpv4(name, address, prefix), getIpv4(name) -> {address, prefix} | null
  *   setMtu(name, mtu), getMtu(name) -> number
  *   setUp(name, up), isUp(name) -> boolean
@@ -28,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -40,6 +45,10 @@
 #include <unistd.h>
 
 #define TUN_CLONE_PATH "/dev/net/tun"
+
+/* open()'s flags argument. */
+#define OPEN_OFFLOAD 1u
+#define OPEN_MULTI_QUEUE 2u
 
 /* Abort the current binding call (returning NULL, i.e. undefined) when a Node-API call
  * fails; the failing call has already left an exception pending, or we raise one. */
@@ -81,8 +90,8 @@ static const char *error_hint(int err, const char *syscall, const char *ifname, 
     case EINVAL:
       if (strcmp(syscall, "ioctl(TUNSETIFF)") != 0) return NULL;
       snprintf(scratch, scratch_len,
-               "%s is not a valid interface name or belongs to a device that is not a TUN device:"
-               " pick another with --dev",
+               "%s is not a valid interface name, belongs to a device that is not a TUN device, or"
+               " is a TUN device opened with other flags (--offload, --workers): pick another with --dev",
                ifname);
       return scratch;
     default:
@@ -95,7 +104,7 @@ static const char *error_hint(int err, const char *syscall, const char *ifname, 
  * err.path the clone device for open(). `err` is a positive errno value. */
 static napi_value make_syscall_error(napi_env env, int err, const char *syscall, const char *ifname) {
   char code[32];
-  char hint_buf[160];
+  char hint_buf[256];
   char message[512];
   if (err == EBADFD) {
     /* libuv has no name for it; read() on a TUN fd whose interface was deleted says so. */
@@ -626,8 +635,18 @@ static void free_addon_data(napi_env env, void *data, void *hint) {
   free(ad);
 }
 
-/* TUNSETIFF on a fresh clone fd. Returns the fd, or -1 with an exception thrown. */
-static int open_tun(napi_env env, char name[IFNAMSIZ]) {
+/* One ioctl on the TUN fd; on failure closes it, throws, and returns false. */
+static bool tun_ioctl(napi_env env, int fd, unsigned long request, void *arg, const char *syscall, const char *name) {
+  if (ioctl(fd, request, arg) == 0) return true;
+  int err = errno;
+  close(fd);
+  throw_syscall_error(env, err, syscall, name);
+  return false;
+}
+
+/* TUNSETIFF on a fresh clone fd, then the offload ioctls if asked. Returns the fd, or -1
+ * with an exception thrown. */
+static int open_tun(napi_env env, char name[IFNAMSIZ], uint32_t flags) {
   int fd = open(TUN_CLONE_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     throw_syscall_error(env, errno, "open", name);
@@ -636,16 +655,27 @@ static int open_tun(napi_env env, char name[IFNAMSIZ]) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, IFNAMSIZ);
-  /* Layer 3 packets with no packet-information prefix; one queue. */
+  /* Layer 3 packets with no packet-information prefix; optionally a virtio-net header
+   * (offloads) and more than one queue. */
   ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    close(fd);
-    throw_syscall_error(env, err, "ioctl(TUNSETIFF)", name[0] != '\0' ? name : "(kernel-chosen name)");
-    return -1;
-  }
+  if (flags & OPEN_OFFLOAD) ifr.ifr_flags |= IFF_VNET_HDR;
+  if (flags & OPEN_MULTI_QUEUE) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (!tun_ioctl(env, fd, TUNSETIFF, &ifr, "ioctl(TUNSETIFF)", name[0] != '\0' ? name : "(kernel-chosen name)")) return -1;
   memcpy(name, ifr.ifr_name, IFNAMSIZ);
   name[IFNAMSIZ - 1] = '\0';
+  if (flags & OPEN_OFFLOAD) {
+    /* The header is struct virtio_net_hdr (10 bytes), its fields little-endian whatever
+     * the host; the kernel may then hand us checksum-partial and TSO packets, and takes
+     * them from us (native-notes: "Offloads"). */
+    int hdr_size = (int)sizeof(struct virtio_net_hdr);
+    int le = 1;
+    unsigned long offload = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (!tun_ioctl(env, fd, TUNSETVNETHDRSZ, &hdr_size, "ioctl(TUNSETVNETHDRSZ)", name) ||
+        !tun_ioctl(env, fd, TUNSETVNETLE, &le, "ioctl(TUNSETVNETLE)", name) ||
+        !tun_ioctl(env, fd, TUNSETOFFLOAD, (void *)offload, "ioctl(TUNSETOFFLOAD)", name)) {
+      return -1;
+    }
+  }
   return fd;
 }
 
@@ -664,22 +694,27 @@ static napi_value fail_open(napi_env env, tun_dev *dev, int err) {
   return NULL;
 }
 
-/* open(name, batchSize, slotSize, rxBuf, rxLens, onBatch) -> TunHandle */
+/* open(name, batchSize, slotSize, rxBuf, rxLens, onBatch[, flags]) -> TunHandle */
 static napi_value tun_open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   addon_data *ad;
   NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, (void **)&ad));
 
   char name[IFNAMSIZ];
-  uint32_t batch_size, slot_size;
+  uint32_t batch_size, slot_size, flags = 0;
   void *rx_base, *rx_lens;
   size_t rx_length, lens_length;
   napi_valuetype cb_type;
   if (!get_ifname(env, argv[0], name, true) || !get_u32(env, argv[1], "batchSize", &batch_size) ||
       !get_u32(env, argv[2], "slotSize", &slot_size) ||
       !get_typed(env, argv[3], napi_uint8_array, "rxBuf", &rx_base, &rx_length) ||
-      !get_typed(env, argv[4], napi_uint32_array, "rxLens", &rx_lens, &lens_length)) {
+      !get_typed(env, argv[4], napi_uint32_array, "rxLens", &rx_lens, &lens_length) ||
+      (argc >= 7 && !get_u32(env, argv[6], "flags", &flags))) {
+    return NULL;
+  }
+  if ((flags & ~(OPEN_OFFLOAD | OPEN_MULTI_QUEUE)) != 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "flags: only OFFLOAD (1) and MULTI_QUEUE (2) are defined");
     return NULL;
   }
   NAPI_CHECK(env, napi_typeof(env, argv[5], &cb_type));
@@ -712,7 +747,7 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   }
   /* From here on the finalizer owns cleanup of whatever has been set up. */
 
-  int fd = open_tun(env, name);
+  int fd = open_tun(env, name, flags);
   if (fd < 0) return NULL;
   dev->fd = fd;
   memcpy(dev->name, name, IFNAMSIZ);

@@ -46,6 +46,12 @@ export interface TcpConfig {
   keepaliveIdle: number;
   keepaliveInterval: number;
   keepaliveProbes: number;
+  /**
+   * TSO: the most data one outgoing packet may carry when the link cuts TCP packets into
+   * MSS-sized segments itself (a TUN device with offloads). 0, the default: one segment
+   * per MSS. The TCP layer sets it from its link.
+   */
+  tsoMax: number;
 }
 
 export function defaultTcpConfig(mtu = 1500): TcpConfig {
@@ -71,5 +77,6 @@ export function defaultTcpConfig(mtu = 1500): TcpConfig {
     keepaliveIdle: 7_200_000,
     keepaliveInterval: 75_000,
     keepaliveProbes: 9,
+    tsoMax: 0,
   };
 }

@@ -1557,6 +1557,14 @@ export class Connection implements Endpoints {
     const wndRoom = seqDiff(seqAdd(this.sndUna, this.sndWnd), seq);
     const available = Math.max(0, seqDiff(upTo, seq));
     let len = Math.max(0, Math.min(mss, available, room));
+    const tsoMax = this.config.tsoMax;
+    if (tsoMax > mss && !retransmitting && !probe && len === mss) {
+      // TSO: new data goes as one packet of several MSS-sized segments, which the link
+      // cuts apart. Whole segments only, but for the tail of the data; what the window
+      // leaves over waits for the next packet (and Nagle, below).
+      len = Math.min(tsoMax - (tsoMax % mss), available, room);
+      if (len < available) len -= len % mss;
+    }
     // The FIN follows the last data byte: sent once, and again with a retransmission that
     // reaches the end of the data.
     const wantFin = this.finQueued && seqAdd(seq, len) === dataEnd && (retransmitting ? this.finSent : !this.finSent);

@@ -9,7 +9,8 @@ import { Counters, DropReason } from '../counters';
 import { IpLayer } from '../ip/ip-layer';
 import { Transport } from '../stack';
 import { IpProtocol } from '../wire/ipv4';
-import { TCP_MIN_HEADER_LEN, TcpFlag, TcpView, finishTcpChecksum, writeTcpHeader } from '../wire/tcp';
+import { TCP_MAX_HEADER_LEN, TCP_MIN_HEADER_LEN, TcpFlag, TcpView, finishTcpChecksum, writeTcpHeader, writeTcpPartialChecksum } from '../wire/tcp';
+import { RxFlag } from '../link/link';
 import { parseTcpOptions, tcpOptionsLength, writeTcpOptions } from '../wire/tcp-options';
 import { TcpConfig, defaultTcpConfig } from './config';
 import { CongestionControlFactory, newReno } from './congestion';
@@ -74,13 +75,18 @@ export class TcpLayer implements Transport {
   /** Called once per turn when any connection changed, for observers (the status page). */
   onChange: (() => void) | null = null;
   private tracerHook: TcpTracer | null = null;
+  /** The link finishes our checksums and segments TSO packets (Link.tcpOffload). */
+  private readonly offload: boolean;
 
   constructor(private readonly ip: IpLayer, private readonly counters: Counters, opts: TcpLayerOptions) {
     this.config = { ...defaultTcpConfig(ip.output.mtu), ...opts.config };
     this.isn = opts.isn;
     this.cc = opts.congestionControl ?? newReno;
     this.random = opts.random ?? Math.random;
-    ip.register(IpProtocol.TCP, (src, dst, buf, off, len, now) => this.input(src, dst, buf, off, len, now));
+    // TSO (Link.tcpOffload): up to the largest datagram less the largest IP and TCP headers.
+    if (ip.output.tcpOffload && opts.config?.tsoMax === undefined) this.config.tsoMax = ip.output.maxPacket - 60 - TCP_MAX_HEADER_LEN;
+    this.offload = ip.output.tcpOffload;
+    ip.register(IpProtocol.TCP, (src, dst, buf, off, len, now, rxFlags) => this.input(src, dst, buf, off, len, now, rxFlags));
   }
 
   /** The trace hook for this layer and every connection in it (null: off). */
@@ -261,8 +267,11 @@ export class TcpLayer implements Transport {
   // ---------------------------------------------------------------------------------
   // Input
 
-  /** A TCP segment addressed to us: `off`/`len` locate the TCP header and data. */
-  input(src: number, dst: number, buf: Buffer, off: number, len: number, now: number): void {
+  /**
+   * A TCP segment addressed to us: `off`/`len` locate the TCP header and data. `rxFlags`
+   * CHECKSUM_OK: the link vouches for the checksum (Link, RxFlag).
+   */
+  input(src: number, dst: number, buf: Buffer, off: number, len: number, now: number, rxFlags = 0): void {
     this.lastNow = now;
     const c = this.counters;
     c.tcpIn++;
@@ -272,7 +281,7 @@ export class TcpLayer implements Transport {
     // RFC 9293 §3.1: the data offset counts 32-bit words, at least 5, within the segment.
     if (hlen < TCP_MIN_HEADER_LEN || hlen > len) return c.drop(DropReason.TCP_BAD_DATA_OFFSET);
     // RFC 9293 §3.1 and RFC 1122 §4.2.2.7: a segment with a bad checksum is discarded.
-    if (!tcp.checksumOk(src, dst)) return c.drop(DropReason.TCP_BAD_CHECKSUM);
+    if ((rxFlags & RxFlag.CHECKSUM_OK) === 0 && !tcp.checksumOk(src, dst)) return c.drop(DropReason.TCP_BAD_CHECKSUM);
     const seg = this.seg;
     // RFC 9293 §3.2: options are skipped by length; one that runs past the header is malformed.
     if (!parseTcpOptions(buf, tcp.optionsOffset, tcp.optionsLength, seg.options)) return c.drop(DropReason.TCP_BAD_OPTIONS);
@@ -445,9 +454,16 @@ export class TcpLayer implements Transport {
     writeTcpHeader(buf, at, c.localPort, c.remotePort, out.seq, out.ack, hlen, out.flags, out.window, 0);
     if (optLen > 0) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, opts, syn);
     if (out.dataLen > 0) c.sendBuf.copyOut(out.dataFrom, buf, at + hlen, out.dataLen);
-    finishTcpChecksum(buf, at, total, this.ip.address, c.remoteAddr);
     // RFC 1191-style DF on every segment: TCP segments fit the MSS and are never fragmented.
-    ipOut.end(IpProtocol.TCP, c.remoteAddr, total, true);
+    if (this.offload) {
+      // The link finishes the checksum and cuts a TSO packet into segments of the payload
+      // an MSS leaves beside these options (RFC 6691 §2), as fillData() sized it.
+      writeTcpPartialChecksum(buf, at, total, this.ip.address, c.remoteAddr);
+      ipOut.end(IpProtocol.TCP, c.remoteAddr, total, true, Math.max(1, c.sndMss - optLen));
+    } else {
+      finishTcpChecksum(buf, at, total, this.ip.address, c.remoteAddr);
+      ipOut.end(IpProtocol.TCP, c.remoteAddr, total, true);
+    }
     this.counters.tcpOut++;
     if (out.flags & TcpFlag.RST) this.counters.tcpRstOut++;
     if (out.retransmit) this.counters.tcpRetransmits++;
@@ -477,8 +493,13 @@ export class TcpLayer implements Transport {
     const buf = ipOut.buf;
     writeTcpHeader(buf, at, srcPort, dstPort, out.seq, out.ack, hlen, flags, window, 0);
     if (hlen > TCP_MIN_HEADER_LEN) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, out.options, false);
-    finishTcpChecksum(buf, at, hlen, this.ip.address, dst);
-    ipOut.end(IpProtocol.TCP, dst, hlen, true);
+    if (this.offload) {
+      writeTcpPartialChecksum(buf, at, hlen, this.ip.address, dst);
+      ipOut.end(IpProtocol.TCP, dst, hlen, true, this.config.mss);
+    } else {
+      finishTcpChecksum(buf, at, hlen, this.ip.address, dst);
+      ipOut.end(IpProtocol.TCP, dst, hlen, true);
+    }
     this.counters.tcpOut++;
     if (flags & TcpFlag.RST) this.counters.tcpRstOut++;
     if (this.tracerHook !== null) this.tracerHook.segmentOut(null, dst, dstPort, srcPort, out, this.lastNow);

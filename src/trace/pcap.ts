@@ -189,6 +189,14 @@ export class PcapLink implements Link {
     return this.inner.mtu;
   }
 
+  get maxPacket(): number {
+    return this.inner.maxPacket;
+  }
+
+  get tcpOffload(): boolean {
+    return this.inner.tcpOffload;
+  }
+
   get txBuf(): Buffer {
     return this.inner.txBuf;
   }
@@ -199,9 +207,9 @@ export class PcapLink implements Link {
   }
 
   private readonly tap: LinkReceiver = {
-    receive: (buf, off, len) => {
+    receive: (buf, off, len, flags) => {
       this.writer.record(this.clock(), buf, off, len);
-      this.receiver?.receive(buf, off, len);
+      this.receiver?.receive(buf, off, len, flags);
     },
     endOfBatch: () => {
       // Write the inbound batch before the stack answers it: a crash while handling
@@ -216,10 +224,12 @@ export class PcapLink implements Link {
     return this.inner.reserve(maxLen);
   }
 
-  commit(off: number, len: number): void {
-    // The packet is complete at commit; the inner link may send it at any later reserve().
+  commit(off: number, len: number, tcpSegSize = 0): void {
+    // The packet is complete at commit (but for a checksum left to offload, which the
+    // capture shows as a host's own capture would); the inner link may send it at any
+    // later reserve().
     this.writer.record(this.clock(), this.inner.txBuf, off, len);
-    this.inner.commit(off, len);
+    this.inner.commit(off, len, tcpSegSize);
   }
 
   flush(): void {

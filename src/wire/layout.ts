@@ -10,7 +10,7 @@
  * Sub-byte fields are `bits()` words packed from the most significant bit, as the RFC
  * diagrams draw them.
  */
-import { BitStructure, Layout, Structure, bits, struct, u16be, u32be, u8 } from 'buffer-layout';
+import { BitStructure, Layout, Structure, bits, struct, u16, u16be, u32be, u8 } from 'buffer-layout';
 
 // --- derivation helpers ---------------------------------------------------------------
 
@@ -216,3 +216,28 @@ export const timestampsOptionLayout = struct<TcpOptionHead & { tsVal: number; ts
 
 /** RFC 2018 §3: one SACK block; a SACK option (kind 5) is kind, length, then n blocks. */
 export const sackBlockLayout = struct<{ left: number; right: number }>([u32be('left'), u32be('right')]);
+
+// --- virtio-net header (TUN offloads), include/uapi/linux/virtio_net.h -------------------
+
+export interface VirtioNetHeader {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+}
+
+/**
+ * struct virtio_net_hdr, the 10 bytes a TUN device opened with IFF_VNET_HDR puts before
+ * every packet (virtio spec 1.2 §5.1.6). Its 16-bit fields are little-endian here: the
+ * addon sets TUNSETVNETLE.
+ */
+export const virtioNetHeaderLayout = struct<VirtioNetHeader>([
+  u8('flags'),
+  u8('gsoType'),
+  u16('hdrLen'),
+  u16('gsoSize'),
+  u16('csumStart'),
+  u16('csumOffset'),
+]);

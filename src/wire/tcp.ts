@@ -153,6 +153,15 @@ export function finishTcpChecksum(buf: Buffer, off: number, segmentLength: numbe
   writeU16BE(buf, off + TCP.checksum, internetChecksum(buf, off, segmentLength, initial));
 }
 
+/**
+ * For a link that finishes TCP checksums (offload): store only the pseudo-header sum,
+ * folded and not complemented, as the device expects (native-notes "Offloads"). The
+ * device adds the segment's own sum and complements.
+ */
+export function writeTcpPartialChecksum(buf: Buffer, off: number, segmentLength: number, src: number, dst: number): void {
+  writeU16BE(buf, off + TCP.checksum, pseudoHeaderSum(src, dst, IpProtocol.TCP, segmentLength));
+}
+
 const FLAG_NAMES = Object.keys(TcpFlag) as (keyof typeof TcpFlag)[];
 
 /** "SYN,ACK" for tracing; "" when no flag is set. Allocates. */

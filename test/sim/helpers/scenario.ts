@@ -49,6 +49,8 @@ export interface SideConfig {
   reader: Reader;
   /** How the second closer closes: `shutdown()` or `close()` (orphaning the connection). */
   closeCall: 'shutdown' | 'close';
+  /** Its link segments TCP (TSO): the stack sends up to 64 KiB per packet (optional: default off). */
+  tso?: boolean;
 }
 
 export interface Scenario {
@@ -102,6 +104,7 @@ const arbSide: fc.Arbitrary<SideConfig> = fc.record({
   noDelay: fc.boolean(),
   reader: arbReader,
   closeCall: fc.constantFrom('shutdown' as const, 'close' as const),
+  tso: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 });
 
 /** Loss: often none, mostly light, sometimes heavy (up to 30%). */
@@ -369,7 +372,7 @@ export function normalize(s: Scenario): Scenario {
 /** A one-line summary of a scenario for logs. */
 export function describeScenario(s: Scenario): string {
   const side = (x: SideConfig) =>
-    `${x.bytes}B rcv=${x.recvBuffer} snd=${x.sendBuffer}${x.windowScaling ? ' ws' : ''}${x.timestamps ? ' ts' : ''}${x.sack ? ' sack' : ''}${x.noDelay ? ' nodelay' : ''}${x.reader === null ? '' : ` read=${x.reader.chunk}/${x.reader.every}ms`} ${x.closeCall}`;
+    `${x.bytes}B rcv=${x.recvBuffer} snd=${x.sendBuffer}${x.windowScaling ? ' ws' : ''}${x.timestamps ? ' ts' : ''}${x.sack ? ' sack' : ''}${x.noDelay ? ' nodelay' : ''}${x.tso === true ? ' tso' : ''}${x.reader === null ? '' : ` read=${x.reader.chunk}/${x.reader.every}ms`} ${x.closeCall}`;
   return `${s.close} mtu=${s.mtu} latency=${s.latency}ms shim@${s.shimOn} [${formatImpairSpec({ ...s.impair, seed: s.seed })}] client{${side(s.client)}} server{${side(s.server)}}${s.close.startsWith('abort') ? ` abortAt=${s.abortAt.toFixed(3)}` : ''}`;
 }
 
@@ -385,6 +388,7 @@ export function runScenario(input: Scenario, opts: RunOptions = {}): ScenarioRes
   const s = normalize(input);
   const a = new SimNode(CLIENT, {
     mtu: s.mtu,
+    tso: s.client.tso === true,
     config: simConfig(s.client),
     secret: (s.seed & 0xff) ^ 0x5a,
     seed: s.seed ^ 0x1234_5678,
@@ -392,6 +396,7 @@ export function runScenario(input: Scenario, opts: RunOptions = {}): ScenarioRes
   });
   const b = new SimNode(SERVER, {
     mtu: s.mtu,
+    tso: s.server.tso === true,
     config: simConfig(s.server),
     secret: (s.seed >>> 8) & 0xff,
     seed: s.seed ^ 0x0bad_cafe,

@@ -31,6 +31,8 @@ import { hostLayers } from '../../helpers/sim-host';
 
 export interface SimNodeOptions {
   mtu?: number;
+  /** The link segments TCP itself (MemoryLink's software TSO). */
+  tso?: boolean;
   config?: Partial<TcpConfig>;
   /** ISN secret fill byte and ephemeral-port PRNG seed. */
   secret?: number;
@@ -52,7 +54,7 @@ export class SimNode implements LinkReceiver {
   now = 0;
 
   constructor(readonly address: string, opts: SimNodeOptions = {}) {
-    this.mem = new MemoryLink(opts.mtu ?? 1500);
+    this.mem = new MemoryLink(opts.mtu ?? 1500, 64, { tso: opts.tso === true });
     if (opts.impair !== undefined) {
       this.impaired = new ImpairedLink(this.mem, opts.impair.spec, {
         clock: () => this.now,
@@ -74,8 +76,8 @@ export class SimNode implements LinkReceiver {
     return parseIpv4(this.address)!;
   }
 
-  receive(buf: Buffer, off: number, len: number): void {
-    this.ip.input(buf, off, len, this.now);
+  receive(buf: Buffer, off: number, len: number, flags: number): void {
+    this.ip.input(buf, off, len, this.now, flags);
   }
 
   endOfBatch(): void {
