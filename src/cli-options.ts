@@ -33,6 +33,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'discard', type: 'port', default: 9, help: 'discard service port, RFC 863 (0 turns it off)', commands: ['up'] },
   { name: 'chargen', type: 'port', default: 19, help: 'chargen service port, RFC 864 (0 turns it off)', commands: ['up'] },
   { name: 'offload', type: 'onoff', default: 'off', help: 'TUN offloads (virtio-net header): checksums and 64 KiB TCP segments (TSO/GRO) cross the device', commands: BOTH },
+  { name: 'workers', type: 'int', default: 1, min: 1, max: 64, help: 'worker threads, each serving one queue of a multi-queue TUN device (the kernel spreads flows over them)', commands: ['up'] },
   { name: 'cc', type: 'string', default: 'newreno', help: 'congestion control: newreno (RFC 5681/6582) or cubic (RFC 9438)', commands: BOTH },
   { name: 'rto-min', type: 'int', default: 200, min: 1, max: 60000, help: 'lower bound on the retransmission timeout, ms (RFC 6298 says 1000; Linux uses 200)', commands: BOTH },
   { name: 'delayed-ack', type: 'int', default: 40, min: 0, max: 200, help: 'delayed-ACK timeout, ms (at most 200, as in Linux; RFC 1122 allows 500)', commands: BOTH },

@@ -12,7 +12,9 @@ export function renderCliReference(): string {
   const rows = FLAGS.map((f) => {
     const arg = f.type === 'boolean' ? '' : ` ${metavar(f)}`;
     const def = f.default === undefined ? 'unset' : f.default === false ? '' : `\`${String(f.default)}\``;
-    return `| \`--${f.name}${arg}\` | ${f.commands.join(', ')} | ${def} | ${f.help} |`;
+    // A pipe inside a cell (`on|off`) must be escaped, even in code spans (GFM tables).
+    const cell = (text: string): string => text.replace(/\|/g, '\\|');
+    return `| ${cell(`\`--${f.name}${arg}\``)} | ${f.commands.join(', ')} | ${def} | ${cell(f.help)} |`;
   });
   return ['| flag | commands | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

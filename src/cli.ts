@@ -5,9 +5,10 @@
  */
 import { Command, FLAGS, ParsedFlags, UsageError, helpText, parseFlags } from './cli-options';
 import { startServices } from './apps';
-import { ControlServer, fetchStats, renderStatsReply, statsSnapshot } from './control';
+import { ControlServer, StatsReply, fetchStats, mergeStats, renderStatsReply, statsSnapshot } from './control';
 import { openStack, traceOnStderr } from './run';
 import { parseIpv4 } from './wire/ipv4';
+import { WorkerPool } from './workers';
 
 const COMMANDS: readonly Command[] = ['up', 'connect', 'stats'];
 
@@ -51,28 +52,39 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function up(flags: ParsedFlags): Promise<number> {
-  const running = openStack(flags);
+  const workers = Number(flags.workers);
+  if (workers > 1 && flags.pcap !== undefined) throw new UsageError('--pcap captures one queue: use it with --workers 1');
+  if (workers > 1 && flags.impair !== undefined) throw new UsageError('--impair needs one shim for the whole link: use it with --workers 1');
+  // Worker 0 (this thread) creates and configures the device; the others attach to it.
+  const running = openStack(flags, { multiQueue: workers > 1 });
   let services;
+  let pool: WorkerPool | null = null;
   try {
     services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) }, running.ladder);
     await services.ready;
+    if (workers > 1) pool = await WorkerPool.start(workers, flags);
   } catch (e) {
     running.close();
     throw e;
   }
+  const snapshot = async (): Promise<StatsReply> => {
+    const mine = statsSnapshot(running.tcp, running.counters);
+    return pool === null ? mine : mergeStats([mine, ...(await pool.stats())]);
+  };
   // The control channel for `tuntcp stats`; without it the stack still runs.
-  const control = await ControlServer.start({ dev: running.device?.name ?? 'tuntcp0', handlers: { stats: () => statsSnapshot(running.tcp, running.counters) } }).catch((e: Error) => {
+  const control = await ControlServer.start({ dev: running.device?.name ?? 'tuntcp0', handlers: { stats: snapshot } }).catch((e: Error) => {
     process.stderr.write(`tuntcp: warning: no control socket (tuntcp stats will not reach this instance): ${e.message}\n`);
     return null;
   });
   const on = services.services.map((s) => `${s.name} ${s.port}`).join(', ');
   const impaired = running.impaired === null ? '' : `; impaired (seed ${running.impaired.seed})`;
-  process.stdout.write(`tuntcp ready: ${running.describe()}; ${on || 'no services'}${impaired}\n`);
+  const queues = pool === null ? '' : `; ${workers} workers, one queue each`;
+  process.stdout.write(`tuntcp ready: ${running.describe()}; ${on || 'no services'}${impaired}${queues}\n`);
   await signalled();
   await control?.close();
   // Close the services (their connections end gracefully), then the stack: whatever has
   // not closed within a grace period is reset.
-  await Promise.race([services.close(), delay(2000)]);
+  await Promise.all([pool?.stop(), Promise.race([services.close(), delay(2000)])]);
   running.close();
   return 0;
 }

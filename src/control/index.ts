@@ -4,6 +4,6 @@ export type { ControlHandler, ControlRequest, ControlServerOptions } from './ser
 export { fetchStats, findControlSocket, queryControl } from './client';
 export type { ControlTarget } from './client';
 export { RUN_DIR, controlSocketCandidates, prepareControlSocketPath } from './paths';
-export { countersSnapshot, statsSnapshot } from './stats';
-export type { CountersSnapshot, StatsReply } from './stats';
+export { countersSnapshot, mergeStats, statsSnapshot } from './stats';
+export type { CountersSnapshot, StatsReply, WorkerShare } from './stats';
 export { renderStatsReply, renderStatsTable } from './stats-table';

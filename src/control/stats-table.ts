@@ -53,5 +53,9 @@ export function renderStatsReply(reply: StatsReply, opts: StatsTableOptions = {}
   const summary =
     `packets in/out: ip ${c.ipIn}/${c.ipOut}, tcp ${c.tcpIn}/${c.tcpOut}, icmp ${c.icmpIn}/${c.icmpOut}; ${dropText}; ` +
     `retransmitted ${c.tcpRetransmits}; opened active ${c.tcpActiveOpens}, passive ${c.tcpPassiveOpens}; closed ${c.tcpConnectionsClosed}; TIME-WAIT ${reply.timeWait}`;
-  return `${renderStatsTable(reply.connections)}${summary}\n`;
+  const workers =
+    reply.workers === undefined
+      ? ''
+      : `workers: ${reply.workers.map((w) => `#${w.worker} ${w.connections} live, ${w.passiveOpens + w.activeOpens} opened, ${w.packetsIn} packets in`).join('; ')}\n`;
+  return `${renderStatsTable(reply.connections)}${summary}\n${workers}`;
 }

@@ -32,6 +32,16 @@ export interface StatsReply {
   counters: CountersSnapshot;
   /** Connections in TIME-WAIT (kept as compact records, not in `connections`). */
   timeWait: number;
+  /** With `--workers N`: each worker's share (worker 0 is the main thread). */
+  workers?: WorkerShare[];
+}
+
+export interface WorkerShare {
+  worker: number;
+  connections: number;
+  passiveOpens: number;
+  activeOpens: number;
+  packetsIn: number;
 }
 
 /** What statsSnapshot needs of the TCP layer (TcpLayer satisfies it). */
@@ -65,4 +75,31 @@ export function countersSnapshot(c: Counters): CountersSnapshot {
 /** The reply to {"cmd":"stats"}: `statsSnapshot(tcpLayer, stack.counters)`. */
 export function statsSnapshot(tcp: ConnectionSource, counters: Counters): StatsReply {
   return { connections: connectionInfos(tcp.connections()), counters: countersSnapshot(counters), timeWait: tcp.timeWaitCount };
+}
+
+/**
+ * One reply for several workers' stacks (`--workers N`): connections listed together,
+ * counters summed, and each worker's share kept in `workers`.
+ */
+export function mergeStats(replies: readonly StatsReply[]): StatsReply {
+  const first = replies[0]!;
+  const counters: CountersSnapshot = { ...first.counters, drops: { ...first.counters.drops } };
+  const sum = counters as unknown as Record<string, number>;
+  for (const r of replies.slice(1)) {
+    const add = r.counters as unknown as Record<string, number>;
+    for (const k of Object.keys(add)) if (k !== 'drops') sum[k] = (sum[k] ?? 0) + add[k]!;
+    for (const k of Object.keys(r.counters.drops) as DropReason[]) counters.drops[k] = (counters.drops[k] ?? 0) + r.counters.drops[k];
+  }
+  return {
+    connections: replies.flatMap((r) => r.connections),
+    counters,
+    timeWait: replies.reduce((n, r) => n + r.timeWait, 0),
+    workers: replies.map((r, worker) => ({
+      worker,
+      connections: r.connections.length,
+      passiveOpens: r.counters.tcpPassiveOpens,
+      activeOpens: r.counters.tcpActiveOpens,
+      packetsIn: r.counters.ipIn,
+    })),
+  };
 }
