@@ -15,7 +15,7 @@
  * disappears with its last file descriptor. See native-notes/README.md for the kernel
  * side and the addon's ABI.
  */
-import * as path from 'node:path';
+import { ADDON_PATH } from '../native';
 import { VNET_HDR_LEN } from '../wire/virtio-net';
 
 /** One IPv4 address with its prefix length, as in `10.77.0.1/24`. */
@@ -93,8 +93,6 @@ interface TunAddon {
   isUp(name: string): boolean;
 }
 
-// Both src/link (ts-node) and dist/link (compiled) sit two levels below the package root.
-const ADDON_PATH = path.join(__dirname, '../../build/Release/tun.node');
 
 let addon: TunAddon | null = null;
 

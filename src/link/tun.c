@@ -783,6 +783,65 @@ static napi_value tun_open(napi_env env, napi_callback_info info) {
   return self;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* The Internet checksum (RFC 1071), for wire/checksum.ts: the one piece of arithmetic   */
+/* measurably faster here than in JavaScript (native-notes, "The checksum").            */
+
+/*
+ * onesSum(buf, off, len, initial) -> the ones' complement sum of buf[off, off + len) as
+ * big-endian 16-bit words, plus `initial`, folded to 16 bits, not complemented. Bytes
+ * past the end of buf count as zero, as in the JS version. RFC 1071 §2(B) (byte-order
+ * independence): sum native 32-bit words into 64 bits, fold, and swap the bytes of the
+ * result on a little-endian host; §2(C), §2(D): wide words, carries folded at the end.
+ */
+static napi_value ones_sum(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  size_t length;
+  uint32_t off, len, initial;
+  if (!get_typed(env, argv[0], napi_uint8_array, "buf", &data, &length) || !get_u32(env, argv[1], "off", &off) ||
+      !get_u32(env, argv[2], "len", &len) || !get_u32(env, argv[3], "initial", &initial)) {
+    return NULL;
+  }
+  size_t n = off >= length ? 0 : (length - off < len ? length - off : len);
+  const uint8_t *p = (const uint8_t *)data + off;
+  uint64_t sum = 0;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    sum += (w & 0xffffffffu) + (w >> 32);
+  }
+  if (n >= 4) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t w;
+    memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    n -= 2;
+  }
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  if (n == 1) sum += p[0]; /* the high byte of a big-endian word: low byte here */
+#else
+  if (n == 1) sum += (uint32_t)p[0] << 8;
+#endif
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  sum = ((sum & 0xff) << 8) | (sum >> 8);
+#endif
+  sum += initial;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  NAPI_CHECK(env, napi_create_uint32(env, (uint32_t)sum, &result));
+  return result;
+}
+
 #define METHOD(js_name, fn) {js_name, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
 #define FUNCTION(js_name, fn) {js_name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 
@@ -814,6 +873,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       FUNCTION("getMtu", get_mtu),
       FUNCTION("setUp", set_up),
       FUNCTION("isUp", is_up),
+      FUNCTION("onesSum", ones_sum),
   };
   NAPI_CHECK(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;

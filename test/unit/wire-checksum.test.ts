@@ -2,7 +2,8 @@
 import test, { ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { foldSum, internetChecksum, onesComplementSum, pseudoHeaderSum } from '../../src/wire/checksum';
+import { NATIVE_MIN, foldSum, internetChecksum, jsOnesComplementSum, onesComplementSum, pseudoHeaderSum } from '../../src/wire/checksum';
+import { nativeOnesSum } from '../../src/native';
 import { pseudoHeaderLayout } from '../../src/wire/layout';
 
 /** The textbook definition, one 16-bit word at a time, end-around carry each step. */
@@ -50,6 +51,20 @@ test('equals the 16-bit reference for any bytes, offset, length and initial valu
     assert.equal(onesComplementSum(buf, off, len, initial), reference(bytes, off, len, initial));
     assert.equal(internetChecksum(buf, off, len, initial), ~reference(bytes, off, len, initial) & 0xffff);
   }));
+});
+
+test('the addon\'s checksum (used from NATIVE_MIN bytes) equals the JavaScript one, including odd offsets, lengths and bytes past the end', (t) => {
+  const native = nativeOnesSum();
+  if (native === null) return t.pass('the addon is not built: JavaScript only');
+  holds(t, fc.property(fc.uint8Array({ maxLength: 3000 }), fc.nat(), fc.nat({ max: 4000 }), fc.nat({ max: 0xffff }), (bytes, a, len, initial) => {
+    const buf = Buffer.from(bytes);
+    const off = bytes.length === 0 ? 0 : a % (bytes.length + 1);
+    // len may run past the end: both read missing bytes as zero.
+    assert.equal(native(buf, off, len, initial), jsOnesComplementSum(buf, off, len, initial));
+  }));
+  const big = Buffer.alloc(65535, 0xff);
+  t.is(native(big, 0, big.length, 0xffff), jsOnesComplementSum(big, 0, big.length, 0xffff));
+  t.true(NATIVE_MIN > 0);
 });
 
 test('a region longer than one fold chunk (3 MiB) still equals the reference', (t) => {
