@@ -19,6 +19,7 @@
  * through seq.ts.
  */
 import { seqDiff, seqGt, seqLeq, seqLt } from './seq';
+import { NO_F64, NO_U32, NO_U8, giveFloat64, giveUint32, giveUint8, takeFloat64, takeUint32, takeUint8 } from './array-pool';
 import type { SackScoreboard } from './sack-scoreboard';
 
 /** Per-segment state bits in the transmission log (RFC 8985 §6.1 "per-segment variables"). */
@@ -57,18 +58,23 @@ export const TLP_MIN_PTO = 40;
 
 /**
  * The transmission log: one entry per segment in flight, in sequence order, tiling
- * [SND.UNA, SND.NXT). A ring of typed arrays, preallocated, that grows only by doubling
- * when full; trimmed from the front by the cumulative ACK. Retransmitting part of an
- * entry splits it, so every entry has one transmit time.
+ * [SND.UNA, SND.NXT). A ring of typed arrays that grows only by doubling when full;
+ * trimmed from the front by the cumulative ACK. Retransmitting part of an entry splits
+ * it, so every entry has one transmit time. The arrays exist only while something is in
+ * flight: they come from a free list (array-pool.ts) with the first entry and go back
+ * when the last is acknowledged, so an idle connection holds none.
  */
 export class TransmitLog {
-  private startSeq: Uint32Array;
-  private endSeq: Uint32Array;
-  private xmit: Float64Array;
-  private bits: Uint8Array;
+  private startSeq: Uint32Array = NO_U32;
+  private endSeq: Uint32Array = NO_U32;
+  private xmit: Float64Array = NO_F64;
+  private bits: Uint8Array = NO_U8;
   private head = 0;
   private n = 0;
-  private mask: number;
+  /** Capacity − 1 (−1 while the log holds no arrays). */
+  private mask = -1;
+  /** The capacity the arrays start with (a power of two). */
+  private readonly initialCapacity: number;
   /** Sequence space the entries cover. */
   bytes = 0;
   /** Of that, wholly SACKed entries: bytes and segments (RFC 8985 RACK.segs_sacked). */
@@ -80,11 +86,7 @@ export class TransmitLog {
   constructor(capacity = 16) {
     let cap = 1;
     while (cap < capacity) cap *= 2;
-    this.startSeq = new Uint32Array(cap);
-    this.endSeq = new Uint32Array(cap);
-    this.xmit = new Float64Array(cap);
-    this.bits = new Uint8Array(cap);
-    this.mask = cap - 1;
+    this.initialCapacity = cap;
   }
 
   get length(): number {
@@ -124,12 +126,25 @@ export class TransmitLog {
   }
 
   clear(): void {
-    this.head = 0;
     this.n = 0;
     this.bytes = 0;
     this.sackedBytes = 0;
     this.sackedSegs = 0;
     this.lostBytes = 0;
+    this.release();
+  }
+
+  /** Give the arrays back to the free list (the log is empty). */
+  private release(): void {
+    giveUint32(this.startSeq);
+    giveUint32(this.endSeq);
+    giveFloat64(this.xmit);
+    giveUint8(this.bits);
+    this.startSeq = this.endSeq = NO_U32;
+    this.xmit = NO_F64;
+    this.bits = NO_U8;
+    this.head = 0;
+    this.mask = -1;
   }
 
   /** A new segment [start, end) went out at `now`: it must begin where the log ends. */
@@ -144,13 +159,13 @@ export class TransmitLog {
     this.bytes += seqDiff(end, start);
   }
 
-  /** Double the ring, keeping the entries in order from index 0. */
+  /** Take arrays for the first entry, or double the ring, keeping the entries in order from index 0. */
   private grow(): void {
-    const cap = this.capacity * 2;
-    const start = new Uint32Array(cap);
-    const end = new Uint32Array(cap);
-    const xmit = new Float64Array(cap);
-    const bits = new Uint8Array(cap);
+    const cap = this.capacity === 0 ? this.initialCapacity : this.capacity * 2;
+    const start = takeUint32(cap);
+    const end = takeUint32(cap);
+    const xmit = takeFloat64(cap);
+    const bits = takeUint8(cap);
     for (let i = 0; i < this.n; i++) {
       const s = this.slot(i);
       start[i] = this.startSeq[s]!;
@@ -158,6 +173,10 @@ export class TransmitLog {
       xmit[i] = this.xmit[s]!;
       bits[i] = this.bits[s]!;
     }
+    giveUint32(this.startSeq);
+    giveUint32(this.endSeq);
+    giveFloat64(this.xmit);
+    giveUint8(this.bits);
     this.startSeq = start;
     this.endSeq = end;
     this.xmit = xmit;
@@ -274,6 +293,7 @@ export class TransmitLog {
     if (b & SegState.LOST) this.lostBytes -= len;
     this.head = (this.head + 1) & this.mask;
     this.n--;
+    if (this.n === 0) this.release();
   }
 
   /** The cumulative ACK fell inside the first entry: cut it to start at `ack`. */

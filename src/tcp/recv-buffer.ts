@@ -21,6 +21,7 @@
  * nothing allocates on the per-segment path except `readBuffer`, the app boundary; the
  * storage itself comes from and returns to the buffer pool (buffer-pool.ts).
  */
+import { NO_F64, giveFloat64, takeFloat64 } from './array-pool';
 import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
 
 /** Default size of the out-of-order range table: our choice, ample for SACK (which
@@ -48,7 +49,7 @@ export class RecvBuffer {
    */
   private base = 0;
   /** Out-of-order ranges as [start, end) stream positions, sorted, disjoint, not touching. */
-  private readonly ranges: Float64Array;
+  private ranges: Float64Array = NO_F64;
   private rangeCount = 0;
   /** Stream position of the start of the most recent out-of-order write, or -1. */
   private lastOoo = -1;
@@ -62,7 +63,6 @@ export class RecvBuffer {
     }
     this.capacity = capacity;
     this.maxRanges = maxRanges;
-    this.ranges = new Float64Array(maxRanges * 2);
   }
 
   /** In-order bytes waiting for the application. */
@@ -125,6 +125,7 @@ export class RecvBuffer {
       if (k > 0) {
         r.copyWithin(0, k * 2, count * 2);
         this.rangeCount = count - k;
+        if (this.rangeCount === 0) this.releaseRanges();
       }
       const grown = newNxt - nxt;
       this._readable += grown;
@@ -132,6 +133,8 @@ export class RecvBuffer {
     }
 
     // Out of order. Ranges i..j-1 overlap or touch [s, e) and merge with it.
+    // The table exists only while out-of-order data does (array-pool.ts).
+    if (count === 0 && this.maxRanges > 0 && r.length === 0) return this.writeOutOfOrder(s, e, src, srcOff, end - offset);
     let i = 0;
     while (i < count && r[i * 2 + 1]! < s) i++;
     let j = i;
@@ -234,7 +237,24 @@ export class RecvBuffer {
     this._readable = 0;
     this.base = 0;
     this.rangeCount = 0;
+    this.releaseRanges();
     this.lastOoo = -1;
+  }
+
+  /** The first out-of-order range [s, e): take a table for it, then store as usual. */
+  private writeOutOfOrder(s: number, e: number, src: Buffer, srcOff: number, len: number): number {
+    const r = (this.ranges = takeFloat64(this.maxRanges * 2));
+    r[0] = s;
+    r[1] = e;
+    this.rangeCount = 1;
+    this.store(s, src, srcOff, len);
+    this.lastOoo = s;
+    return 0;
+  }
+
+  private releaseRanges(): void {
+    giveFloat64(this.ranges);
+    this.ranges = NO_F64;
   }
 
   /** Copy `len` bytes of src from srcOff to stream position `pos` in the ring. */

@@ -5,15 +5,18 @@
  * retransmit next (NextSeg).
  *
  * Ranges are sequence numbers (mod 2^32), sorted and disjoint, kept as [start, end)
- * pairs in a preallocated array: a bounded number of ranges, no allocation per ACK.
+ * pairs in an array of bounded size, no allocation per ACK. The array exists only while
+ * something is SACKed: it comes from a free list (array-pool.ts) with the first block and
+ * goes back when the cumulative ACK passes the last.
  */
+import { NO_F64, giveFloat64, takeFloat64 } from './array-pool';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin } from './seq';
 
 /** Ranges kept at most; a receiver reports 3 or 4 blocks per ACK, reneging aside. */
 const MAX_RANGES = 64;
 
 export class SackScoreboard {
-  private readonly r = new Float64Array(MAX_RANGES * 2);
+  private r: Float64Array = NO_F64;
   private n = 0;
   /** Total bytes SACKed above SND.UNA. */
   sacked = 0;
@@ -33,6 +36,12 @@ export class SackScoreboard {
   clear(): void {
     this.n = 0;
     this.sacked = 0;
+    this.release();
+  }
+
+  private release(): void {
+    giveFloat64(this.r);
+    this.r = NO_F64;
   }
 
   /** The highest SACKed sequence number + 1, or `fallback` when nothing is SACKed. */
@@ -48,6 +57,7 @@ export class SackScoreboard {
     left = seqMax(left, sndUna);
     right = seqMin(right, sndNxt);
     if (!seqLt(left, right)) return 0;
+    if (this.r.length === 0) this.r = takeFloat64(MAX_RANGES * 2);
     const r = this.r;
     // Find the first range that ends at or after `left`.
     let i = 0;
@@ -87,6 +97,7 @@ export class SackScoreboard {
     if (drop > 0) {
       this.r.copyWithin(0, 2 * drop, 2 * this.n);
       this.n -= drop;
+      if (this.n === 0) this.release();
     }
     if (this.n > 0 && seqLt(this.start(0), sndUna)) {
       this.sacked -= seqDiff(sndUna, this.start(0));

@@ -491,8 +491,8 @@ test('COPY --from takes only what the named earlier stage produced', (t) => {
       }
     }
   }
-  // The runtime layout is the one the addon loader expects: dist/link/../../build/Release.
-  t.regex(read('src/link/tun-device.ts'), /'\.\.\/\.\.\/build\/Release\/tun\.node'/);
+  // The runtime layout is the one the addon loader expects: dist/../build/Release.
+  t.regex(read('src/native.ts'), /'\.\.\/build\/Release\/tun\.node'/);
   const runtimeDests = ofKind(stage('runtime')!, 'COPY').map((c) => path.posix.normalize(copyParts(c).dest));
   t.true(runtimeDests.includes(outDir) && runtimeDests.includes(addon), `runtime has ${outDir} and ${addon} side by side: ${runtimeDests.join(', ')}`);
 });
