@@ -47,7 +47,14 @@ export interface TunDeviceOptions {
    */
   multiQueue?: boolean;
   /**
-   * Configure the interface (MTU, address, up). Default true; a second queue of a
+   * Packets the kernel may queue for us to read (the interface's txqueuelen, per queue).
+   * Default 10,000: the tun driver's own default of 500 overflows when thousands of
+   * connections close at once (each FIN a packet), and every packet dropped there costs a
+   * retransmission timeout.
+   */
+  txQueueLen?: number;
+  /**
+   * Configure the interface (MTU, queue length, address, up). Default true; a second queue of a
    * multi-queue device passes false, as the first queue configured it.
    */
   configure?: boolean;
@@ -91,6 +98,7 @@ interface TunAddon {
   getMtu(name: string): number;
   setUp(name: string, up: boolean): void;
   isUp(name: string): boolean;
+  setTxQueueLen(name: string, qlen: number): void;
 }
 
 
@@ -118,6 +126,8 @@ function loadAddon(): TunAddon {
 /** open()'s flags (tun.c OPEN_OFFLOAD, OPEN_MULTI_QUEUE). */
 const OPEN_OFFLOAD = 1;
 const OPEN_MULTI_QUEUE = 2;
+/** See TunDeviceOptions.txQueueLen. */
+const DEFAULT_TX_QUEUE_LEN = 10_000;
 /** With offloads a packet is at most an IPv4 datagram's 65535 bytes, after the header. */
 const MAX_OFFLOAD_PACKET = 65535;
 
@@ -162,11 +172,12 @@ export class TunDevice {
    * EPERM without CAP_NET_ADMIN, ENOENT without /dev/net/tun, EBUSY for a name in use.
    */
   static open(opts: TunDeviceOptions = {}): TunDevice {
-    const { name = 'tuntcp0', mtu = 1500, hostAddr, up = true, batchSize = 64, offload = false, multiQueue = false, configure = true } = opts;
+    const { name = 'tuntcp0', mtu = 1500, hostAddr, up = true, batchSize = 64, offload = false, multiQueue = false, configure = true, txQueueLen = DEFAULT_TX_QUEUE_LEN } = opts;
     checkInt('mtu', mtu, MIN_MTU, MAX_MTU);
+    checkInt('txQueueLen', txQueueLen, 1, 1_000_000);
     checkInt('batchSize', batchSize, 1, MAX_BATCH);
     const flags = (offload ? OPEN_OFFLOAD : 0) | (multiQueue ? OPEN_MULTI_QUEUE : 0);
-    return new TunDevice(loadAddon(), name, mtu, configure ? hostAddr : undefined, configure, up, batchSize, flags);
+    return new TunDevice(loadAddon(), name, mtu, configure ? hostAddr : undefined, configure, up, batchSize, flags, txQueueLen);
   }
 
   private constructor(
@@ -178,6 +189,7 @@ export class TunDevice {
     up: boolean,
     batchSize: number,
     flags: number,
+    txQueueLen: number,
   ) {
     this._mtu = mtu;
     this.batchSize = batchSize;
@@ -209,6 +221,7 @@ export class TunDevice {
         return;
       }
       addon.setMtu(this.name, mtu);
+      addon.setTxQueueLen(this.name, txQueueLen);
       if (hostAddr !== undefined) {
         addon.setIpv4(this.name, hostAddr.address, hostAddr.prefix);
         this._ipv4 = { address: hostAddr.address, prefix: hostAddr.prefix };

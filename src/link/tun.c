@@ -14,7 +14,8 @@
  *     more queue to the named device.
  *   setIpv4(name, address, prefix), getIpv4(name) -> {address, prefix} | null
  *   setMtu(name, mtu), getMtu(name) -> number
- *   setUp(name, up), isUp(name) -> boolean
+ *   setUp(name, up), isUp(name) -> boolean, setTxQueueLen(name, n)
+ *   onesSum(buf, off, len, initial) -> number (the RFC 1071 sum, for wire/checksum.ts)
  * TunHandle methods: write(buf, off, len) -> boolean,
  *   writeBatch(buf, offsets, lengths, count) -> number, close(), ref(), unref();
  *   property name (the interface name the kernel assigned).
@@ -320,6 +321,20 @@ static napi_value get_mtu(napi_env env, napi_callback_info info) {
   if (err != 0) return throw_syscall_error(env, err, syscall, ifr.ifr_name);
   NAPI_CHECK(env, napi_create_int32(env, ifr.ifr_mtu, &result));
   return result;
+}
+
+/* setTxQueueLen(name, n): SIOCSIFTXQLEN, the packets the kernel queues for us to read. */
+static napi_value set_tx_queue_len(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct ifreq ifr;
+  uint32_t qlen;
+  if (!ifreq_for(env, info, 2, argv, &ifr) || !get_u32(env, argv[1], "the queue length", &qlen)) return NULL;
+  if (qlen > INT32_MAX) qlen = INT32_MAX; /* the kernel answers EINVAL */
+  ifr.ifr_qlen = (int)qlen;
+  const char *syscall;
+  int err = IFREQ_IOCTL(SIOCSIFTXQLEN, &ifr, &syscall);
+  if (err != 0) return throw_syscall_error(env, err, syscall, ifr.ifr_name);
+  return NULL;
 }
 
 /* setUp(name, up): read-modify-write of the flags (SIOCGIFFLAGS, SIOCSIFFLAGS). */
@@ -873,6 +888,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       FUNCTION("getMtu", get_mtu),
       FUNCTION("setUp", set_up),
       FUNCTION("isUp", is_up),
+      FUNCTION("setTxQueueLen", set_tx_queue_len),
       FUNCTION("onesSum", ones_sum),
   };
   NAPI_CHECK(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));

@@ -76,6 +76,7 @@ interface IpJson {
   flags: string[];
   mtu: number;
   link_type: string;
+  txqlen?: number;
   addr_info?: { family: string; local: string; prefixlen: number }[];
 }
 
@@ -207,6 +208,7 @@ test.serial('open configures name, MTU, address and flags as the kernel reports 
   t.truthy(addr, `ip addr show dev ${dev.name}`);
   t.is(addr!.mtu, 1400);
   t.is(addr!.link_type, 'none'); // layer 3: no link-layer header
+  t.is(addr!.txqlen, 10_000, 'the queue for us to read holds 10,000 packets, not the driver default of 500');
   t.true(addr!.flags.includes('UP'));
   t.true(addr!.flags.includes('POINTOPOINT'));
   t.true(addr!.flags.includes('NOARP'));
