@@ -4,26 +4,30 @@
  * `net` module. run.ts starts one per side as a child with an IPC channel, so the server
  * has an event loop and a CPU account of its own, apart from the client tools.
  *
- *   node bench/server.js tuntcp [--no-ladder]   (in the bench's namespace: creates the TUN device)
- *   node bench/server.js kernel                 (in its own namespace, behind the veth pair)
+ *   node bench/server.js tuntcp [--ladder] [--offload] [--workers N]   (in the bench's namespace: creates the TUN device)
+ *   node bench/server.js kernel                                         (in its own namespace, behind the veth pair)
  *
- * It loads the built stack from dist/ (what `npm run build` produced), never src/.
+ * It loads the built stack from dist/ (what `npm run build` produced), never src/: the
+ * worker threads of `--workers` run dist/worker.js.
  *
  * IPC, parent to child: `{ id, cmd: 'stats', gc? }` answers `{ id, type: 'stats', ... }`;
  * `{ cmd: 'stop' }` closes everything and exits 0. The child says `{ type: 'ready' }` once
- * every service listens, and exits by itself when the parent goes away (IPC disconnect),
- * on SIGINT or on SIGTERM, so a crashed run cannot leave a TUN device held.
+ * every service listens (on every worker), and exits by itself when the parent goes away
+ * (IPC disconnect), on SIGINT or on SIGTERM, so a crashed run cannot leave a TUN device held.
  */
 import * as http from 'node:http';
 import * as nodeNet from 'node:net';
 import * as path from 'node:path';
 import type * as AppsModule from '../src/apps';
 import type * as ServiceModule from '../src/apps/service';
-import type * as CreateStackModule from '../src/create-stack';
+import type * as CliOptionsModule from '../src/cli-options';
+import type * as StatsModule from '../src/control/stats';
+import type * as RunModule from '../src/run';
+import type * as WorkersModule from '../src/workers';
 import type { HttpSiteContext } from '../src/apps/http-site';
 import type { Service } from '../src/apps/service';
 import type { TcpStack } from '../src/socket/net';
-import { BENCH_PORTS, KERNEL_SIDE, TUNTCP_SIDE, type ServerStats, type ToServer } from './lib/protocol';
+import { BENCH_PORTS, KERNEL_SIDE, TUNTCP_SIDE, type ServerStats, type ToServer, type TuntcpVariant } from './lib/protocol';
 
 const DIST = path.join(__dirname, '..', 'dist');
 const apps = require(path.join(DIST, 'apps', 'index.js')) as typeof AppsModule;
@@ -31,27 +35,53 @@ const serviceLib = require(path.join(DIST, 'apps', 'service.js')) as typeof Serv
 
 interface Running {
   services: readonly Service[];
-  /** tuntcp only: TCP connections the stack still holds (any state) and TIME-WAIT records. */
-  tcpCounts(): { live: number; timeWait: number } | null;
+  /** The stack's side of ServerStats (null for the kernel; with workers, a round trip to each thread). */
+  counts(): Promise<Pick<ServerStats, 'tcp' | 'workerOpens'>>;
   close(): Promise<void>;
 }
 
-function startTuntcp(ladder: boolean): Running {
-  const { createStack } = require(path.join(DIST, 'create-stack.js')) as typeof CreateStackModule;
-  // As `tuntcp up` runs it (ladders kept for the status page) unless --no-ladder.
-  const stack = createStack({
-    dev: TUNTCP_SIDE.dev,
-    hostAddr: `${TUNTCP_SIDE.clientAddr}/24`,
-    addr: TUNTCP_SIDE.serverAddr,
-    mtu: 1500,
-    ...(ladder ? {} : { ladder: false as const }),
-  });
-  const services = apps.startServices(stack, { ...BENCH_PORTS, chargen: 0 }, stack.ladder);
+/**
+ * `tuntcp up`'s own path (cli.ts up()): flags parsed by the CLI's parser, openStack, the
+ * services, and with `workers` > 1 a WorkerPool whose threads attach the other queues.
+ * Only the ports differ (no chargen: it is not measured).
+ */
+async function startTuntcp(variant: TuntcpVariant): Promise<Running> {
+  const { parseFlags } = require(path.join(DIST, 'cli-options.js')) as typeof CliOptionsModule;
+  const { openStack } = require(path.join(DIST, 'run.js')) as typeof RunModule;
+  const { WorkerPool } = require(path.join(DIST, 'workers.js')) as typeof WorkersModule;
+  const { mergeStats, statsSnapshot } = require(path.join(DIST, 'control', 'stats.js')) as typeof StatsModule;
+  const argv = [
+    ...['--dev', TUNTCP_SIDE.dev, '--host-addr', `${TUNTCP_SIDE.clientAddr}/24`, '--addr', TUNTCP_SIDE.serverAddr, '--mtu', '1500'],
+    ...['--http', String(BENCH_PORTS.http), '--echo', String(BENCH_PORTS.echo), '--discard', String(BENCH_PORTS.discard), '--chargen', '0'],
+    ...['--offload', variant.offload ? 'on' : 'off', '--workers', String(variant.workers)],
+    ...(variant.ladder ? [] : ['--no-ladders']),
+  ];
+  const { flags } = parseFlags('up', argv);
+  const workers = Number(flags.workers);
+  const stack = openStack(flags, { multiQueue: workers > 1 });
+  let services;
+  let pool: Awaited<ReturnType<typeof WorkerPool.start>> | null = null;
+  try {
+    services = apps.startServices(stack, { ...BENCH_PORTS, chargen: 0 }, stack.ladder);
+    await services.ready;
+    if (workers > 1) pool = await WorkerPool.start(workers, flags);
+  } catch (e) {
+    stack.close();
+    throw e;
+  }
+  const svc = services;
+  const workersPool = pool;
   return {
-    services: services.services,
-    tcpCounts: () => ({ live: [...stack.tcp.connections()].length, timeWait: stack.tcp.timeWaitCount }),
+    services: svc.services,
+    counts: async () => {
+      if (workersPool === null) return { tcp: { live: [...stack.tcp.connections()].length, timeWait: stack.tcp.timeWaitCount }, workerOpens: null };
+      // What `tuntcp stats` shows for --workers: every worker's table, merged.
+      const merged = mergeStats([statsSnapshot(stack.tcp, stack.counters), ...(await workersPool.stats())]);
+      return { tcp: { live: merged.connections.length, timeWait: merged.timeWait }, workerOpens: merged.workers?.map((w) => w.passiveOpens) ?? null };
+    },
     close: async () => {
-      await services.close();
+      // As cli.ts up() stops: the workers and, within 2 s, the services; then the stack.
+      await Promise.all([pool?.stop(), Promise.race([svc.close(), new Promise((r) => setTimeout(r, 2000).unref())])]);
       stack.close();
     },
   };
@@ -86,20 +116,23 @@ function startKernel(): Running {
   ];
   return {
     services,
-    tcpCounts: () => null,
+    counts: async () => ({ tcp: null, workerOpens: null }),
     close: async () => {
       await Promise.all(services.map((s) => s.close()));
     },
   };
 }
 
-function stats(running: Running, gc: boolean): Omit<ServerStats, 'id' | 'type'> {
+async function stats(running: Running, gc: boolean): Promise<Omit<ServerStats, 'id' | 'type'>> {
+  // Connection counts first: with workers they take a round trip to each thread.
+  const { tcp, workerOpens } = await running.counts();
   if (gc) {
     const g = (globalThis as { gc?: () => void }).gc;
     // Two passes: the first can leave weak references and finalizers for the second.
     g?.();
     g?.();
   }
+  // Process-wide: user + system time of every thread, RSS of the whole process.
   const cpu = process.cpuUsage();
   const accepted: Record<string, number> = {};
   for (const s of running.services) accepted[s.name] = s.connections;
@@ -110,9 +143,20 @@ function stats(running: Running, gc: boolean): Omit<ServerStats, 'id' | 'type'> 
     heapUsed: mem.heapUsed,
     arrayBuffers: mem.arrayBuffers,
     accepted,
-    tcp: running.tcpCounts(),
+    tcp,
+    workerOpens,
     gcDone: gc && typeof (globalThis as { gc?: unknown }).gc === 'function',
   };
+}
+
+function parseVariant(argv: readonly string[]): TuntcpVariant {
+  const at = argv.indexOf('--workers');
+  const workers = at < 0 ? 1 : Number(argv[at + 1]);
+  if (!Number.isInteger(workers) || workers < 1) {
+    console.error(`bench/server: --workers needs a whole number, got ${String(argv[at + 1])}`);
+    process.exit(2);
+  }
+  return { ladder: argv.includes('--ladder'), offload: argv.includes('--offload'), workers };
 }
 
 function main(): void {
@@ -121,23 +165,23 @@ function main(): void {
     console.error('bench/server: run by bench/run.ts (it needs an IPC channel)');
     process.exit(2);
   }
-  let running: Running;
-  if (mode === TUNTCP_SIDE.name) running = startTuntcp(!process.argv.includes('--no-ladder'));
-  else if (mode === KERNEL_SIDE.name) running = startKernel();
+  let starting: Promise<Running>;
+  if (mode === TUNTCP_SIDE.name) starting = startTuntcp(parseVariant(process.argv.slice(3)));
+  else if (mode === KERNEL_SIDE.name) starting = Promise.resolve(startKernel());
   else {
     console.error(`bench/server: mode must be ${TUNTCP_SIDE.name} or ${KERNEL_SIDE.name}, got ${String(mode)}`);
     process.exit(2);
   }
 
+  let running: Running | null = null;
   let stopping = false;
   const stop = (code: number): void => {
     if (stopping) return;
     stopping = true;
-    // Bounded: connections that will not close are abandoned after 3 s.
-    const force = setTimeout(() => process.exit(code), 3000);
+    // Bounded: connections (or worker threads) that will not close are abandoned after 4 s.
+    const force = setTimeout(() => process.exit(code), 4000);
     force.unref();
-    running
-      .close()
+    (running?.close() ?? Promise.resolve())
       .catch(() => undefined)
       .finally(() => process.exit(code));
   };
@@ -146,16 +190,23 @@ function main(): void {
   process.on('disconnect', () => stop(0));
   process.on('message', (m: ToServer) => {
     if (m.cmd === 'stop') stop(0);
-    else if (m.cmd === 'stats') process.send?.({ id: m.id, type: 'stats', ...stats(running, m.gc === true) } satisfies ServerStats);
+    else if (m.cmd === 'stats' && running !== null) {
+      const id = m.id;
+      void stats(running, m.gc === true).then((st) => process.send?.({ id, type: 'stats', ...st } satisfies ServerStats));
+    }
   });
 
-  Promise.all(running.services.map((s) => s.listening)).then(
-    () => process.send?.({ type: 'ready', pid: process.pid }),
-    (e: Error) => {
+  starting
+    .then(async (r) => {
+      running = r;
+      await Promise.all(r.services.map((s) => s.listening));
+      if (stopping) return;
+      process.send?.({ type: 'ready', pid: process.pid });
+    })
+    .catch((e: Error) => {
       console.error(`bench/server (${mode}): ${e.message}`);
       stop(1);
-    },
-  );
+    });
 }
 
 main();

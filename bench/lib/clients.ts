@@ -225,29 +225,41 @@ export function openIdle(addr: string, port: number, count: number, inFlight: nu
   });
 }
 
-/** Close idle connections with a FIN each; resolves when all are closed or after `timeoutMs`. */
-export function closeAll(sockets: readonly net.Socket[], timeoutMs: number): Promise<number> {
+/**
+ * Close idle connections with a FIN each, at most `inFlight` closes at a time (as
+ * openIdle opens them); resolves with how many had not closed when `timeoutMs` passed
+ * (those are destroyed), 0 once all have. A FIN to every connection at once is a burst of
+ * FINs and final ACKs that overflows a TUN device's queue (txqueuelen packets, 500 by
+ * default), and the retransmissions of the dropped ones back off for tens of seconds.
+ */
+export function closeAll(sockets: readonly net.Socket[], inFlight: number, timeoutMs: number): Promise<number> {
   return new Promise((resolve) => {
-    let open = 0;
+    const queue = sockets.filter((s) => !s.destroyed);
+    let next = 0;
+    let open = queue.length;
+    let finished = false;
+    const finish = (left: number): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      resolve(left);
+    };
     const timer = setTimeout(() => {
+      const left = open;
       for (const s of sockets) s.destroy();
-      resolve(open);
+      finish(left);
     }, timeoutMs);
-    for (const s of sockets) {
-      if (s.destroyed) continue;
-      open++;
+    const closeNext = (): void => {
+      const s = queue[next++];
+      if (finished || s === undefined) return;
       s.once('close', () => {
         open--;
-        if (open === 0) {
-          clearTimeout(timer);
-          resolve(0);
-        }
+        if (open === 0) finish(0);
+        else closeNext();
       });
       s.end();
-    }
-    if (open === 0) {
-      clearTimeout(timer);
-      resolve(0);
-    }
+    };
+    if (open === 0) finish(0);
+    for (let i = 0; i < inFlight; i++) closeNext();
   });
 }

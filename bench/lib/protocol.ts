@@ -28,6 +28,20 @@ export const KERNEL_SIDE = { name: 'kernel', clientVeth: 'tb-cli', serverVeth: '
 
 export const SIDES: readonly Side[] = [TUNTCP_SIDE, KERNEL_SIDE];
 
+/**
+ * How a tuntcp server runs, as `tuntcp up` flags: `--offload on|off`, `--workers N`, and
+ * the ladder tracer (`--no-ladders` when off). A variant reuses TUNTCP_SIDE's device and
+ * addresses, so only one tuntcp server runs at a time.
+ */
+export interface TuntcpVariant {
+  /** The ladder-diagram tracer (off in the bench unless `--ladder`). */
+  readonly ladder: boolean;
+  /** TUN offloads: virtio-net header, TSO out, GRO in. */
+  readonly offload: boolean;
+  /** Worker threads, each on one queue of a multi-queue TUN device (1: single queue). */
+  readonly workers: number;
+}
+
 /** Parent to server. */
 export type ToServer = { cmd: 'stop' } | { cmd: 'stats'; id: number; gc?: boolean };
 
@@ -42,10 +56,12 @@ export interface ServerStats {
   /** V8 heap in use, and memory held by ArrayBuffers (Buffers) outside it, bytes. */
   heapUsed: number;
   arrayBuffers: number;
-  /** Live accepted sockets per service name. */
+  /** Live accepted sockets per service name (with workers: worker 0's services only). */
   accepted: Record<string, number>;
-  /** tuntcp only: connections the TCP layer still holds (any state), and TIME-WAIT records. */
+  /** tuntcp only: connections the TCP layer still holds (any state), and TIME-WAIT records, all workers together. */
   tcp: { live: number; timeWait: number } | null;
+  /** tuntcp with workers: passive opens per worker (worker 0 first); null otherwise. */
+  workerOpens: number[] | null;
   /** Whether a full GC ran before the figures were read (the server runs with --expose-gc). */
   gcDone: boolean;
 }

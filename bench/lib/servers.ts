@@ -4,17 +4,22 @@
  * exactly as long as that process), a veth pair between it and the bench's namespace.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { exited, run, stopChild, track, waitFor } from './children';
-import { type FromServer, KERNEL_SIDE, type ServerStats, type Side, type ToServer } from './protocol';
+import { type FromServer, KERNEL_SIDE, type ServerStats, type Side, TUNTCP_SIDE, type ToServer, type TuntcpVariant } from './protocol';
 
 const SERVER_SCRIPT = path.join(__dirname, '..', 'server.ts');
 const TS_NODE = require.resolve('ts-node/register/transpile-only');
 
-export interface ServerOptions {
-  /** tuntcp: keep ladder diagrams as `tuntcp up` does (default true). */
-  ladder: boolean;
+/** For a tuntcp server, how it runs; the kernel side ignores it. */
+export type ServerOptions = TuntcpVariant;
+
+/** `tuntcp`, or `tuntcp (offload on, 2 workers)` for a variant: for messages. */
+export function serverLabel(side: Side, opts: ServerOptions): string {
+  if (side.name !== 'tuntcp') return side.name;
+  const what = [...(opts.offload ? ['offload on'] : []), ...(opts.workers > 1 ? [`${opts.workers} workers`] : []), ...(opts.ladder ? ['ladders on'] : [])];
+  return what.length === 0 ? side.name : `${side.name} (${what.join(', ')})`;
 }
 
 export class ServerProcess {
@@ -23,6 +28,8 @@ export class ServerProcess {
 
   private constructor(
     readonly side: Side,
+    /** `tuntcp`, `kernel`, or a tuntcp variant's description. */
+    readonly label: string,
     readonly child: ChildProcess,
     readonly pid: number,
   ) {
@@ -36,7 +43,12 @@ export class ServerProcess {
 
   static async start(side: Side, opts: ServerOptions): Promise<ServerProcess> {
     const node = [process.execPath, '--expose-gc', '-r', TS_NODE, SERVER_SCRIPT, side.name];
-    if (side.name === 'tuntcp' && !opts.ladder) node.push('--no-ladder');
+    if (side.name === 'tuntcp') {
+      if (opts.ladder) node.push('--ladder');
+      if (opts.offload) node.push('--offload');
+      if (opts.workers > 1) node.push('--workers', String(opts.workers));
+    }
+    const label = serverLabel(side, opts);
     // The kernel side's server gets a network namespace of its own; `unshare` execs node
     // in it, so the child's PID is the server's, and the namespace dies with it.
     const [cmd, ...args] = side.name === 'kernel' ? ['unshare', '-n', '--', ...node] : node;
@@ -56,10 +68,10 @@ export class ServerProcess {
         resolve(false);
       });
     });
-    const server = new ServerProcess(side, child, pid);
+    const server = new ServerProcess(side, label, child, pid);
     if (!ready) {
       await server.stop();
-      throw new Error(`the ${side.name} server did not start (see its messages above)`);
+      throw new Error(`the ${label} server did not start (see its messages above)`);
     }
     if (side.name === 'kernel') {
       try {
@@ -71,7 +83,7 @@ export class ServerProcess {
     }
     if (!(await waitFor(() => reachable(side), 10_000, 200))) {
       await server.stop();
-      throw new Error(`the ${side.name} server at ${side.serverAddr} does not answer HTTP`);
+      throw new Error(`the ${label} server at ${side.serverAddr} does not answer HTTP`);
     }
     return server;
   }
@@ -82,7 +94,7 @@ export class ServerProcess {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`the ${this.side.name} server did not answer a stats request within 15 s`));
+        reject(new Error(`the ${this.label} server did not answer a stats request within 15 s`));
       }, 15_000);
       this.pending.set(id, (s) => {
         clearTimeout(t);
@@ -148,3 +160,20 @@ export async function removeVeth(): Promise<void> {
   await run('ip', ['link', 'del', KERNEL_SIDE.clientVeth], { timeoutMs: 5000, allowFail: true });
 }
 
+
+/**
+ * Packets the kernel dropped on their way into tuntcp's TUN device (tx, seen from the
+ * kernel), from /proc/net/dev: the bench namespace's own table (/sys/class/net would show
+ * the namespace sysfs was mounted in). A full device queue (txqueuelen packets waiting
+ * for tuntcp to read them) drops here. null when the device is not there.
+ */
+export function tunTxDropped(): number | null {
+  const line = readFileSync('/proc/net/dev', 'utf8')
+    .split('\n')
+    .find((l) => l.trimStart().startsWith(`${TUNTCP_SIDE.dev}:`));
+  if (line === undefined) return null;
+  // After "dev:": 8 receive fields (bytes packets errs drop fifo frame compressed multicast), then transmit (bytes packets errs drop ...).
+  const fields = (line.split(':')[1] ?? '').trim().split(/\s+/).map(Number);
+  const drop = fields[11];
+  return drop === undefined || !Number.isFinite(drop) ? null : drop;
+}
