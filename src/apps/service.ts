@@ -21,9 +21,13 @@ export interface Service {
 
 export function startService(net: TcpStack, name: string, port: number, opts: ServerOptions, onConnection: (socket: Socket) => void): Service {
   const sockets = new Set<Socket>();
+  // Shared by every socket of this service: no closure per connection.
+  const untrack = function (this: Socket): void {
+    sockets.delete(this);
+  };
   const server = net.createServer(opts, (socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.on('close', untrack);
     onConnection(socket);
   });
   const listening = new Promise<void>((resolve, reject) => {

@@ -125,6 +125,27 @@ export class Server extends EventEmitter implements ListenerOwner {
     return this;
   }
 
+  private readonly socketClosed = ((server: Server) =>
+    function (this: Socket): void {
+      server.sockets.delete(this);
+      server.emitCloseIfDrained();
+    })(this);
+
+  /** Emit 'connection' for a socket that took over an accepted connection (Socket._accept). */
+  private readonly announce = (sock: Socket): void => {
+    const o = this.opts;
+    if (o.noDelay === true) sock.setNoDelay(true);
+    if (o.keepAlive === true) sock.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
+    try {
+      this.emit('connection', sock);
+    } catch (err) {
+      // User code must not unwind the stack's flush: report it as uncaught, on its own tick.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  };
+
   private emitCloseIfDrained(): void {
     if (this.listener !== null || this.sockets.size > 0 || !this.closeRequested) return;
     this.closeRequested = false;
@@ -176,22 +197,10 @@ export class Server extends EventEmitter implements ListenerOwner {
       });
       sock.server = this;
       this.sockets.add(sock);
-      sock.once('close', () => {
-        this.sockets.delete(sock);
-        this.emitCloseIfDrained();
-      });
-      sock._accept(conn, o.pauseOnConnect === true, () => {
-        if (o.noDelay === true) sock.setNoDelay(true);
-        if (o.keepAlive === true) sock.setKeepAlive(true, o.keepAliveInitialDelay ?? 0);
-        try {
-          this.emit('connection', sock);
-        } catch (err) {
-          // User code must not unwind the stack's flush: report it as uncaught, on its own tick.
-          process.nextTick(() => {
-            throw err;
-          });
-        }
-      });
+      // One listener shared by all of this server's sockets: an idle connection carries
+      // no closure of its own for it.
+      sock.on('close', this.socketClosed);
+      sock._accept(conn, o.pauseOnConnect === true, this.announce);
     }
   }
 }

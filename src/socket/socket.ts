@@ -157,14 +157,14 @@ export class Socket extends Duplex implements ConnectionOwner {
    * then, as net does for a new server socket, reading starts unless `paused`
    * (pauseOnConnect), and the connection's pending events are drained.
    */
-  _accept(conn: Connection, paused: boolean, announce: () => void): void {
+  _accept(conn: Connection, paused: boolean, announce: (socket: Socket) => void): void {
     this.attach(conn);
     conn.owner = this;
     const was = this.inEvents;
     this.inEvents = true;
     try {
       if (paused) this.pause();
-      announce();
+      announce(this);
       if (!paused && !this.destroyed) this.read(0);
     } finally {
       this.inEvents = was;
@@ -489,7 +489,7 @@ export class Socket extends Duplex implements ConnectionOwner {
       return this;
     }
     if (!this.destroyed) {
-      this.idleTimer = setTimeout(this.onIdle, ms);
+      this.idleTimer = setTimeout(onIdle, ms, this);
       this.idleTimer.unref();
     }
     if (cb !== undefined) this.once('timeout', cb);
@@ -501,10 +501,11 @@ export class Socket extends Duplex implements ConnectionOwner {
     return this.idleMs > 0 ? this.idleMs : undefined;
   }
 
-  private readonly onIdle = (): void => {
+  /** @internal The idle timer fired (`onIdle` below). */
+  _idle(): void {
     if (this.destroyed) return;
     this.emit('timeout');
-  };
+  }
 
   private refreshIdle(): void {
     // refresh() re-arms the timer even after it fired: activity restarts the countdown.
@@ -611,3 +612,8 @@ export function toPort(v: unknown, name: string, allowZero: boolean): number {
 }
 
 export type { NetError };
+
+/** The idle timer's callback, shared by every socket (no closure per socket). */
+function onIdle(socket: Socket): void {
+  socket._idle();
+}
