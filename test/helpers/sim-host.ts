@@ -42,8 +42,8 @@ export class SimHost implements LinkReceiver {
   readonly tcp: TcpLayer;
   now = 0;
 
-  constructor(readonly address: string, opts: { mtu?: number; config?: Partial<TcpConfig>; secret?: number; seed?: number } = {}) {
-    this.link = new MemoryLink(opts.mtu ?? 1500);
+  constructor(readonly address: string, opts: { mtu?: number; config?: Partial<TcpConfig>; secret?: number; seed?: number; tso?: boolean } = {}) {
+    this.link = new MemoryLink(opts.mtu ?? 1500, 64, { tso: opts.tso === true });
     ({ ip: this.ip, tcp: this.tcp } = hostLayers(this.link, this.counters, address, opts));
     this.link.start(this);
   }
@@ -52,8 +52,8 @@ export class SimHost implements LinkReceiver {
     return parseIpv4(this.address)!;
   }
 
-  receive(buf: Buffer, off: number, len: number): void {
-    this.ip.input(buf, off, len, this.now);
+  receive(buf: Buffer, off: number, len: number, flags: number): void {
+    this.ip.input(buf, off, len, this.now, flags);
   }
 
   endOfBatch(): void {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fetchStats, findControlSocket, queryControl } from '../../src/control/client';
 import { controlDirs, controlSocketCandidates, prepareControlSocketPath } from '../../src/control/paths';
 import { ControlServer } from '../../src/control/server';
-import { StatsReply, statsSnapshot } from '../../src/control/stats';
+import { StatsReply, mergeStats, statsSnapshot } from '../../src/control/stats';
 import { renderStatsReply, renderStatsTable } from '../../src/control/stats-table';
 import { ConnEvent, Connection } from '../../src/tcp/connection';
 import { Listener, ListenerOwner } from '../../src/tcp/listener';
@@ -274,4 +274,26 @@ test('renderStatsReply: the table and a counters summary from a real host', (t) 
   t.regex(text, /CLOSE-WAIT +10\.0\.0\.2:80/);
   t.regex(text, /packets in\/out: ip \d+\/\d+, tcp \d+\/\d+, icmp 0\/0; drops 0; retransmitted 0; opened active 0, passive 2; closed 0; TIME-WAIT 0\n$/);
   t.deepEqual(JSON.parse(renderStatsReply(reply, { json: true })), JSON.parse(JSON.stringify(reply)));
+});
+
+test('--workers: mergeStats lists every worker\'s connections, sums the counters, and keeps each share', (t) => {
+  const one = statsSnapshot(busyHost().tcp, busyHost().counters);
+  const w0 = busyHost();
+  const w1 = busyHost();
+  const r0 = statsSnapshot(w0.tcp, w0.counters);
+  const r1 = statsSnapshot(w1.tcp, w1.counters);
+  const merged = mergeStats([r0, r1]);
+  t.is(merged.connections.length, r0.connections.length + r1.connections.length);
+  t.is(merged.counters.tcpIn, r0.counters.tcpIn + r1.counters.tcpIn);
+  t.is(merged.counters.tcpPassiveOpens, 4);
+  t.is(merged.counters.drops.tcp_no_socket, r0.counters.drops.tcp_no_socket + r1.counters.drops.tcp_no_socket);
+  t.is(merged.timeWait, r0.timeWait + r1.timeWait);
+  t.deepEqual(merged.workers!.map((w) => [w.worker, w.connections, w.passiveOpens]), [
+    [0, r0.connections.length, 2],
+    [1, r1.connections.length, 2],
+  ]);
+  // The inputs are left alone, and one worker's reply merges to itself plus its share.
+  t.is(r0.counters.tcpPassiveOpens, 2);
+  t.deepEqual({ ...mergeStats([one]), workers: undefined }, { ...one, workers: undefined });
+  t.regex(renderStatsReply(merged), /workers: #0 \d+ live, 2 opened, \d+ packets in; #1 /);
 });

@@ -37,8 +37,8 @@ class Acceptor implements ListenerOwner {
   }
 }
 
-function setup() {
-  const a = new SimHost('10.0.0.1');
+function setup(opts: { tso?: boolean } = {}) {
+  const a = new SimHost('10.0.0.1', { tso: opts.tso });
   const b = new SimHost('10.0.0.2');
   const wire = new Wire(a, b);
   const acceptor = new Acceptor(b);
@@ -114,4 +114,54 @@ test('a large transfer arrives intact through flow control', (t) => {
   t.true(Buffer.concat(server.rec.data).equals(payload));
   t.is(conn.stats.retransmits, 0);
   void b;
+});
+
+test('TSO: new data leaves in packets of whole segments of the MSS less options; only the tail may be short; a retransmission is one segment', (t) => {
+  const { a, wire, acceptor, conn } = setup({ tso: true });
+  wire.deliver();
+  const server = acceptor.accepted[0]!;
+  // What the stack hands its link, before the link cuts it: payload length and segment size.
+  const packets: { payload: number; segSize: number; seq: number }[] = [];
+  const commit = a.link.commit.bind(a.link);
+  a.link.commit = (off: number, len: number, segSize = 0): void => {
+    const buf = a.link.txBuf;
+    const ipLen = (buf[off]! & 0x0f) * 4;
+    const tcpLen = (buf[off + ipLen + 12]! >> 4) * 4;
+    const payload = len - ipLen - tcpLen;
+    if (payload > 0) packets.push({ payload, segSize, seq: buf.readUInt32BE(off + ipLen + 4) });
+    commit(off, len, segSize);
+  };
+  // Lose the third wire segment of the first burst, once.
+  let wireSegs = 0;
+  wire.drop = (pkt, fromA) => fromA && pkt.length > 100 && ++wireSegs === 3;
+  const payload = Buffer.alloc(200_003);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 13 + (i >> 9)) & 0xff;
+  let sent = 0;
+  for (let i = 0; i < 10_000 && Buffer.concat(server.rec.data).length < payload.length; i++) {
+    if (sent < payload.length) {
+      sent += conn.send(payload, sent);
+      a.tcp.touch(conn);
+      a.turn();
+    }
+    if (wire.deliver() === 0) wire.step();
+  }
+  t.true(Buffer.concat(server.rec.data).equals(payload), 'every byte arrived, in order');
+  const mss = conn.effMss; // 1460 less the 12 bytes of timestamps
+  t.is(mss, 1448);
+  t.true(packets.every((p) => p.segSize === mss), 'the segment size is the MSS less the options');
+  t.true(packets.some((p) => p.payload > 10 * mss - 1), `a TSO packet of the whole initial window (${packets[0]!.payload} bytes)`);
+  const end = conn.iss + 1 + payload.length;
+  for (const p of packets) {
+    const tail = ((p.seq + p.payload) >>> 0) === (end >>> 0);
+    t.true(p.payload % mss === 0 || tail || p.payload < mss, `${p.payload} bytes: whole segments unless it ends the data`);
+  }
+  t.is(conn.stats.retransmits > 0, true, 'the lost segment was resent');
+  // A retransmission starts below the highest sequence number sent before it.
+  let highest = packets[0]!.seq;
+  const retransmitted = packets.filter((p) => {
+    const again = ((p.seq - highest) | 0) < 0;
+    if (!again) highest = (p.seq + p.payload) >>> 0;
+    return again;
+  });
+  t.true(retransmitted.length > 0 && retransmitted.every((p) => p.payload <= mss), 'a retransmission is one segment');
 });
