@@ -857,6 +857,33 @@ static napi_value ones_sum(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * copyBytes(src, srcOff, dst, dstOff, len) -> bytes copied: memmove between two buffers
+ * with no JavaScript object made on the way (Buffer#copy of part of a buffer allocates a
+ * Uint8Array view per call: one per packet on the send path). The span is clamped to
+ * both buffers, like Buffer#copy.
+ */
+static napi_value copy_bytes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], result;
+  NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *src, *dst;
+  size_t src_len, dst_len;
+  uint32_t src_off, dst_off, len;
+  if (!get_typed(env, argv[0], napi_uint8_array, "src", &src, &src_len) || !get_u32(env, argv[1], "srcOff", &src_off) ||
+      !get_typed(env, argv[2], napi_uint8_array, "dst", &dst, &dst_len) || !get_u32(env, argv[3], "dstOff", &dst_off) ||
+      !get_u32(env, argv[4], "len", &len)) {
+    return NULL;
+  }
+  size_t n = len;
+  if (src_off >= src_len || dst_off >= dst_len) n = 0;
+  if (n > src_len - src_off) n = src_len - src_off;
+  if (n > dst_len - dst_off) n = dst_len - dst_off;
+  if (n > 0) memmove((uint8_t *)dst + dst_off, (const uint8_t *)src + src_off, n);
+  NAPI_CHECK(env, napi_create_uint32(env, (uint32_t)n, &result));
+  return result;
+}
+
 #define METHOD(js_name, fn) {js_name, NULL, fn, NULL, NULL, NULL, napi_default_method, NULL}
 #define FUNCTION(js_name, fn) {js_name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 
@@ -890,6 +917,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       FUNCTION("isUp", is_up),
       FUNCTION("setTxQueueLen", set_tx_queue_len),
       FUNCTION("onesSum", ones_sum),
+      FUNCTION("copyBytes", copy_bytes),
   };
   NAPI_CHECK(env, napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions));
   return exports;

@@ -21,6 +21,7 @@
  * nothing allocates on the per-segment path except `readBuffer`, the app boundary; the
  * storage itself comes from and returns to the buffer pool (buffer-pool.ts).
  */
+import { copyBytes } from '../wire/bytes';
 import { NO_F64, giveFloat64, takeFloat64 } from './array-pool';
 import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
 
@@ -169,8 +170,8 @@ export class RecvBuffer {
     const n = Math.min(max, this._readable, dst.length - dstOff);
     if (!(n > 0)) return 0;
     const first = Math.min(n, this.size - this.head);
-    this.buf.copy(dst, dstOff, this.head, this.head + first);
-    if (first < n) this.buf.copy(dst, dstOff + first, 0, n - first);
+    copyBytes(this.buf, this.head, dst, dstOff, first);
+    if (first < n) copyBytes(this.buf, 0, dst, dstOff + first, n - first);
     this.base += n;
     this._readable -= n;
     if (this._readable === 0 && this.rangeCount === 0) {
@@ -263,8 +264,9 @@ export class RecvBuffer {
     let at = this.head + (pos - this.base);
     if (at >= this.size) at -= this.size;
     const first = Math.min(len, this.size - at);
-    src.copy(this.buf, at, srcOff, srcOff + first);
-    if (first < len) src.copy(this.buf, 0, srcOff + first, srcOff + len);
+    // copyBytes, not Buffer#copy: no view object per segment received (wire/bytes.ts).
+    copyBytes(src, srcOff, this.buf, at, first);
+    if (first < len) copyBytes(src, srcOff + first, this.buf, 0, len - first);
   }
 
   /** Bytes of storage held now (not the capacity). */

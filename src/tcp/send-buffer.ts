@@ -11,6 +11,7 @@
  * Storage is taken from the buffer pool as data arrives, grown by doubling up to the
  * capacity, and given back when the buffer empties: an idle connection holds none.
  */
+import { copyBytes } from '../wire/bytes';
 import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
 
 export class SendBuffer {
@@ -50,8 +51,8 @@ export class SendBuffer {
     let tail = this.head + this.len;
     if (tail >= this.size) tail -= this.size;
     const first = Math.min(n, this.size - tail);
-    src.copy(this.buf, tail, off, off + first);
-    if (first < n) src.copy(this.buf, 0, off + first, off + n);
+    copyBytes(src, off, this.buf, tail, first);
+    if (first < n) copyBytes(src, off + first, this.buf, 0, n - first);
     this.len += n;
     return n;
   }
@@ -71,8 +72,9 @@ export class SendBuffer {
     let start = this.head + offset;
     if (start >= this.size) start -= this.size;
     const first = Math.min(len, this.size - start);
-    this.buf.copy(dst, dstOff, start, start + first);
-    if (first < len) this.buf.copy(dst, dstOff + first, 0, len - first);
+    // copyBytes, not Buffer#copy: no view object per segment sent (wire/bytes.ts).
+    copyBytes(this.buf, start, dst, dstOff, first);
+    if (first < len) copyBytes(this.buf, 0, dst, dstOff + first, len - first);
   }
 
   /** Drop `n` acknowledged bytes from the front (SND.UNA advanced by `n`). */

@@ -11,6 +11,7 @@
  * The `!` below is deliberate: an index past the end yields `undefined`, which the
  * bitwise operators turn into 0.
  */
+import { nativeCopyBytes } from '../native';
 
 export function readU8(b: Buffer, o: number): number {
   return b[o]! | 0;
@@ -38,4 +39,18 @@ export function writeU32BE(b: Buffer, o: number, v: number): void {
   b[o + 1] = v >>> 16;
   b[o + 2] = v >>> 8;
   b[o + 3] = v;
+}
+
+const nativeCopy = nativeCopyBytes();
+
+/**
+ * Copy `len` bytes from `src[srcOff]` to `dst[dstOff]` (clamped to both, as Buffer#copy)
+ * without allocating: Buffer#copy of part of a buffer makes a Uint8Array view per call,
+ * which on the send path was one object per packet. The addon's memmove does it when
+ * built; returns the bytes copied.
+ */
+export function copyBytes(src: Buffer, srcOff: number, dst: Buffer, dstOff: number, len: number): number {
+  if (len <= 0) return 0;
+  if (nativeCopy !== null && (srcOff >>> 0) === srcOff && (dstOff >>> 0) === dstOff && (len >>> 0) === len) return nativeCopy(src, srcOff, dst, dstOff, len);
+  return src.copy(dst, dstOff, srcOff, srcOff + len);
 }

@@ -44,6 +44,18 @@ export function onesComplementSum(buf: Buffer, off: number, len: number, initial
 
 /** onesComplementSum in JavaScript: the reference the native version is tested against. */
 export function jsOnesComplementSum(buf: Buffer, off: number, len: number, initial = 0): number {
+  // Short regions (headers, ACKs): 16-bit words keep the running sum a small integer
+  // (at most 2048 × 0xffff + initial < 2^30), which V8 keeps unboxed: no number is
+  // allocated per packet, where the 32-bit loop below would go past 2^31.
+  if (len <= 4096 && initial >= 0 && initial <= 0xffff) {
+    let small = initial;
+    const end = off + len;
+    let i = off;
+    for (; i + 1 < end; i += 2) small += (buf[i]! << 8) | buf[i + 1]!;
+    if (i < end) small += buf[i]! << 8;
+    small = (small & 0xffff) + (small >>> 16);
+    return (small & 0xffff) + (small >>> 16);
+  }
   let sum = initial;
   let i = off;
   const end = off + len;
