@@ -16,6 +16,7 @@
  *   setMtu(name, mtu), getMtu(name) -> number
  *   setUp(name, up), isUp(name) -> boolean, setTxQueueLen(name, n)
  *   onesSum(buf, off, len, initial) -> number (the RFC 1071 sum, for wire/checksum.ts)
+ *   copyBytes(src, srcOff, dst, dstOff, len) -> number (memmove, for wire/bytes.ts)
  * TunHandle methods: write(buf, off, len) -> boolean,
  *   writeBatch(buf, offsets, lengths, count) -> number, close(), ref(), unref();
  *   property name (the interface name the kernel assigned).
