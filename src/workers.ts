@@ -64,9 +64,22 @@ class WorkerHandle {
         this.pending.delete(m.id);
       }
     });
-    worker.once('error', (e) => rejectReady(new Error(`worker ${index}: ${e.message}`)));
+    let ready = false;
+    void this.ready.then(
+      () => (ready = true),
+      () => undefined,
+    );
+    worker.once('error', (e) => {
+      rejectReady(new Error(`worker ${index}: ${e.message}`));
+      if (ready) process.stderr.write(`tuntcp: worker ${index} failed: ${e.stack ?? e.message}\n`);
+    });
     worker.once('exit', (code) => {
       rejectReady(new Error(`worker ${index} exited (code ${code}) before it was ready`));
+      if (ready && !this.stopping) {
+        // Its queue closed with its file descriptor: the kernel spreads its flows over the
+        // other queues, whose workers answer them with RST (they hold no state for them).
+        process.stderr.write(`tuntcp: worker ${index} exited (code ${code}); its connections are lost\n`);
+      }
       for (const [, done] of this.pending) done(emptyReply());
       this.pending.clear();
     });
@@ -82,7 +95,10 @@ class WorkerHandle {
     });
   }
 
+  private stopping = false;
+
   async stop(): Promise<void> {
+    this.stopping = true;
     this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
     const timer = setTimeout(() => void this.worker.terminate(), STOP_TIMEOUT_MS);
     await this.stopped;
