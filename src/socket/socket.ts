@@ -16,6 +16,7 @@
  * once (a connection whose events are never drained is never retired). After any user call
  * that changes the connection we mark it dirty and ask the stack for a turn.
  */
+import { defineFlagFields } from '../tcp/packed-fields';
 import { Duplex, DuplexOptions } from 'node:stream';
 import type { Stack } from '../stack';
 import { ConnEvent, Connection } from '../tcp/connection';
@@ -68,20 +69,22 @@ export class Socket extends Duplex implements ConnectionOwner {
 
   private readonly ctx: NetContext;
   private conn: Connection | null = null;
+  /** The flags declared below, as bits (tcp/packed-fields.ts): an idle socket weighs less. */
+  private flagBits = 0;
   /** The connection reached CLOSED or TIME-WAIT: the layer retired it, never touch it again. */
-  private connGone = false;
+  private declare connGone: boolean;
   /** Inside onConnectionEvents: the layer transmits for this connection right after. */
-  private inEvents = false;
+  private declare inEvents: boolean;
   /** The peer's FIN has arrived (in order). */
-  private peerEnded = false;
-  private eofPushed = false;
+  private declare peerEnded: boolean;
+  private declare eofPushed: boolean;
   /** The Readable asked for data and has not been told to stop. */
-  private wantRead = false;
+  private declare wantRead: boolean;
   /** Counts _read calls, to notice one made re-entrantly during push(). */
   private readCalls = 0;
-  private pulling = false;
-  private shutdownDone = false;
-  private resetRequested = false;
+  private declare pulling: boolean;
+  private declare shutdownDone: boolean;
+  private declare resetRequested: boolean;
   /** Bytes taken into the connection's send buffer. */
   private bytesAccepted = 0;
   // The write in progress: chunks, position, and the held callback.
@@ -617,3 +620,14 @@ export type { NetError };
 function onIdle(socket: Socket): void {
   socket._idle();
 }
+
+defineFlagFields(Socket.prototype, [
+  'connGone',
+  'inEvents',
+  'peerEnded',
+  'eofPushed',
+  'wantRead',
+  'pulling',
+  'shutdownDone',
+  'resetRequested'
+]);

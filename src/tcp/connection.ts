@@ -14,6 +14,7 @@
  * The connection reads no clock, sets no timer and does no I/O; the TCP layer
  * (tcp-layer.ts) does that for all connections at once.
  */
+import { defineFlagFields, defineNumberFields, numberStore } from './packed-fields';
 import { TcpFlag } from '../wire/tcp';
 import { TCP_MAX_SACK_BLOCKS, TcpOptions, tcpOptionsLength } from '../wire/tcp-options';
 import { TcpConfig } from './config';
@@ -107,29 +108,39 @@ export interface ConnectionStats {
   tlpProbes: number;
 }
 
+/** Initial values of Connection's number fields, in the order defineNumberFields gives them. */
+const NUMBER_INIT: readonly number[] = [0, 0, 0, 0, 0, 0, 0, 0, Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0, Infinity, Infinity, Infinity, 0, 0, 0, 0, 0, 0];
+
 /**
  * Scratch tables for one segment's processing, shared by every connection (the core is
  * single-threaded and a segment is handled start to finish before the next): per-ACK SACK
  * bookkeeping, and the out-of-order ranges an outgoing SACK option is built from. Kept
  * out of the connection so that an idle one carries none of them.
  */
+/** A hole found by NextSeg (RFC 6675 §4) or RACK, for the segment being built. */
+const HOLE = { start: 0, end: 0 };
 const SACK_ADDED = new Float64Array(TCP_MAX_SACK_BLOCKS);
 const SACK_ORDER = new Uint8Array(TCP_MAX_SACK_BLOCKS);
 const SACK_RANGES = new Uint32Array(2 * 32);
 
 export class Connection implements Endpoints {
+  // The flags and the sequence-number and time fields declared below live here
+  // (packed-fields.ts); the accessors are defined after the class.
+  private flagBits = 0;
+  private readonly numbers: number[] = numberStore(NUMBER_INIT);
+
   state: TcpState = TcpState.CLOSED;
 
   // RFC 9293 §3.3.1 send sequence variables.
-  iss = 0;
-  sndUna = 0;
-  sndNxt = 0;
+  declare iss: number;
+  declare sndUna: number;
+  declare sndNxt: number;
   sndWnd = 0;
-  sndWl1 = 0;
-  sndWl2 = 0;
+  declare sndWl1: number;
+  declare sndWl2: number;
   // RFC 9293 §3.3.1 receive sequence variables (RCV.WND is `rcvWnd`, computed).
-  irs = 0;
-  rcvNxt = 0;
+  declare irs: number;
+  declare rcvNxt: number;
 
   /** The largest window the peer has offered (RFC 9293 §3.8.6.2.1 "Max(SND.WND)"). */
   maxSndWnd = 0;
@@ -144,7 +155,7 @@ export class Connection implements Endpoints {
   sndShift = 0;
   rcvShift = 0;
   /** The right edge of the window we last advertised; it never moves left (RFC 9293 §3.8.6.2.2). */
-  private rcvAdvRight = 0;
+  private declare rcvAdvRight: number;
 
   readonly sendBuf: SendBuffer;
   readonly recvBuf: RecvBuffer;
@@ -170,38 +181,38 @@ export class Connection implements Endpoints {
   readonly deadlines: number[] = new Array<number>(TIMER_COUNT).fill(Infinity);
 
   /** Opened from a listener (RFC 9293 "passive OPEN"): matters for RST in SYN-RECEIVED. */
-  passive = false;
+  declare passive: boolean;
   /** Nagle's algorithm off (RFC 1122 §4.2.3.4 lets the application disable it). */
-  noDelay = false;
+  declare noDelay: boolean;
   /** Keepalive probes enabled (RFC 1122 §4.2.3.6: off by default). */
-  keepAlive = false;
+  declare keepAlive: boolean;
   keepaliveIdle: number;
   /** The application has closed the connection entirely: no more reads (Linux "orphan"). */
-  orphan = false;
+  declare orphan: boolean;
   /** The peer's FIN has been received (in order). */
-  finReceived = false;
+  declare finReceived: boolean;
   /** For the socket layer and the TCP layer's bookkeeping. */
   owner: unknown = null;
   /** Hash-chain link in the TCP layer's demux table. */
   demuxNext: Connection | null = null;
   /** The deadline this connection is filed under in the TCP layer's timer wheel, its links and slot there. */
-  timerKey = Infinity;
+  declare timerKey: number;
   timerNext: Connection | null = null;
   timerPrev: Connection | null = null;
   timerSlot = -1;
   /** In the TCP layer's list of connections to flush this turn. */
-  queued = false;
+  declare queued: boolean;
   /** Trace hook (tracer.ts); null when nothing listens. */
   tracer: TcpTracer | null = null;
   /** The time of the call being handled, for trace events. */
-  private now = 0;
+  private declare now: number;
 
   /** Both SYNs carried the window-scale option (RFC 7323 §2.2). */
-  scalingAgreed = false;
+  declare scalingAgreed: boolean;
   /** Both SYNs carried timestamps (RFC 7323 §3.2): every segment carries them from then on. */
-  tsOk = false;
+  declare tsOk: boolean;
   /** Both SYNs carried SACK-permitted (RFC 2018 §2). */
-  sackOk = false;
+  declare sackOk: boolean;
   /** The sender's SACK scoreboard (RFC 6675 §3). */
   readonly scoreboard = new SackScoreboard();
   /**
@@ -210,25 +221,24 @@ export class Connection implements Endpoints {
    */
   rack: Rack | null = null;
   /** RFC 7323 §4.3: TS.Recent, when it was set, and Last.ACK.sent. */
-  private tsRecent = 0;
-  private tsRecentAt = 0;
-  private lastAckSent = 0;
+  private declare tsRecent: number;
+  private declare tsRecentAt: number;
+  private declare lastAckSent: number;
   /** RFC 6675 §2 HighRxt: the highest sequence number retransmitted in this recovery. */
-  private highRxt = 0;
+  private declare highRxt: number;
   /** NewReno's temporary window inflation during fast recovery (RFC 5681 §3.2 steps 3–5). */
   private inflation = 0;
-  private readonly hole = { start: 0, end: 0 };
   /** The application has shut down its sending side: a FIN follows the buffered data. */
-  private finQueued = false;
+  private declare finQueued: boolean;
   /** Our FIN has been sent, with sequence number `finSeq`. */
-  private finSent = false;
-  private finSeq = 0;
+  private declare finSent: boolean;
+  private declare finSeq: number;
   /** When the last segment arrived (for zero-window persistence and keepalive). */
-  private lastRecv = 0;
-  private probePending = false;
-  private keepalivePending = false;
-  private synPending = false;
-  private ackNow = false;
+  private declare lastRecv: number;
+  private declare probePending: boolean;
+  private declare keepalivePending: boolean;
+  private declare synPending: boolean;
+  private declare ackNow: boolean;
   /**
    * RFC 5681 §4.2: one immediate duplicate ACK per out-of-order segment, even when a
    * batch brings several (the sender counts them to detect loss).
@@ -236,8 +246,8 @@ export class Connection implements Endpoints {
   private dupAcksOwed = 0;
   private unackedSegments = 0;
   /** Sequence-space range to retransmit, [rtxNext, rtxEnd); empty when equal. */
-  private rtxNext = 0;
-  private rtxEnd = 0;
+  private declare rtxNext: number;
+  private declare rtxEnd: number;
   /** Consecutive retransmission timeouts of the same data. */
   private retries = 0;
   /**
@@ -245,38 +255,38 @@ export class Connection implements Endpoints {
    * RACK reordering timer (RFC 8985 §6.2) and the TLP probe timeout (RFC 8985 §7.2).
    * `deadlines[Timer.RETRANSMIT]` is their minimum.
    */
-  private rtoAt = Infinity;
-  private reoAt = Infinity;
-  private ptoAt = Infinity;
+  private declare rtoAt: number;
+  private declare reoAt: number;
+  private declare ptoAt: number;
   /** The probe timeout fired: the next segment sent is a tail loss probe (RFC 8985 §7.3). */
-  private tlpPending = false;
+  private declare tlpPending: boolean;
   /**
    * RFC 6675 §5 (4.3): on entering recovery the first lost segment is retransmitted
    * whatever the pipe; so is the first after a timeout (RFC 6298 §5.4).
    */
-  private rtxForce = false;
+  private declare rtxForce: boolean;
   /** Per SACK block of the ACK being processed: bytes it newly SACKed, and ascending order. */
   /** The ACK being processed echoes a timestamp older than the data it acknowledges (see rttSampleFromAck). */
-  private staleEcho = false;
+  private declare staleEcho: boolean;
   /** RFC 6298 §3 (Karn): one segment timed at a time, never a retransmitted one. */
-  private rttTiming = false;
-  private rttSeq = 0;
-  private rttStart = 0;
+  private declare rttTiming: boolean;
+  private declare rttSeq: number;
+  private declare rttStart: number;
   private dupAcks = 0;
   /** A SYN or SYN,ACK of ours timed out (RFC 6298 §5.7). */
-  private synTimedOut = false;
-  private inRecovery = false;
+  private declare synTimedOut: boolean;
+  private declare inRecovery: boolean;
   /** RFC 6582 §3.2 "recover": the highest sequence number sent when recovery began. */
-  private recover = 0;
-  private keepaliveSent = 0;
+  private declare recover: number;
+  private declare keepaliveSent: number;
   /** Sequence number of a FIN that arrived ahead of missing data, or -1. */
   private pendingFin = -1;
   private events = 0;
   private errorCode: ConnErrorCode | null = null;
   // A reset to send (RFC 9293 §3.10.7): filled in by the input path, sent first.
-  private rstPending = false;
-  private rstSeq = 0;
-  private rstAck = 0;
+  private declare rstPending: boolean;
+  private declare rstSeq: number;
+  private declare rstAck: number;
   private rstFlags = 0;
 
   constructor(
@@ -940,12 +950,12 @@ export class Connection implements Endpoints {
 
   /**
    * RFC 6675 §4 NextSeg rule 1: the first unSACKed byte above HighRxt that IsLost; fills
-   * `this.hole`.
+   * `HOLE`.
    */
   private nextLostHole(): boolean {
     const sb = this.scoreboard;
     const edge = sb.lossEdge(this.effMss, DUP_THRESH, this.sndUna);
-    return sb.nextHole(seqMax(this.highRxt, this.sndUna), edge, this.hole);
+    return sb.nextHole(seqMax(this.highRxt, this.sndUna), edge, HOLE);
   }
 
   /**
@@ -963,7 +973,7 @@ export class Connection implements Endpoints {
   private retransmitFirst(): void {
     this.rtxNext = this.sndUna;
     let end = seqAdd(this.sndUna, Math.min(this.effMss, seqDiff(this.sndNxt, this.sndUna)));
-    if (this.sackOk && this.scoreboard.nextHole(this.sndUna, end, this.hole)) end = this.hole.end;
+    if (this.sackOk && this.scoreboard.nextHole(this.sndUna, end, HOLE)) end = HOLE.end;
     this.rtxEnd = end;
     if (seqGt(end, this.highRxt)) this.highRxt = end;
     this.rttTiming = false; // RFC 6298 §3 (Karn)
@@ -1502,21 +1512,21 @@ export class Connection implements Endpoints {
         this.tlpPending = false;
         if (seqLt(seq, dataEnd) && seqDiff(seqAdd(this.sndUna, this.sndWnd), seq) > 0) {
           probe = true;
-        } else if (rack.log.lastUnsacked(this.hole)) {
+        } else if (rack.log.lastUnsacked(HOLE)) {
           probe = true;
           retransmitting = true;
-          seq = seqMax(this.hole.start, seqAdd(this.hole.end, -mss));
-          upTo = seqMin(this.hole.end, dataEnd);
+          seq = seqMax(HOLE.start, seqAdd(HOLE.end, -mss));
+          upTo = seqMin(HOLE.end, dataEnd);
         }
       }
       if (probe) {
         room = retransmitting ? mss : Math.min(mss, seqDiff(seqAdd(this.sndUna, this.sndWnd), seq));
-      } else if ((this.rtxForce || cwnd - pipe >= mss) && rack.log.firstLostHole(this.scoreboard, this.hole)) {
+      } else if ((this.rtxForce || cwnd - pipe >= mss) && rack.log.firstLostHole(this.scoreboard, HOLE)) {
         // RFC 6675 §4 NextSeg rule 1: the first segment RACK marked lost — including a
         // lost retransmission, found without waiting for the RTO.
         retransmitting = true;
-        seq = this.hole.start;
-        upTo = seqMin(this.hole.end, dataEnd);
+        seq = HOLE.start;
+        upTo = seqMin(HOLE.end, dataEnd);
         room = mss;
       } else {
         // NextSeg rule 2: new data, as the window and cwnd − pipe allow.
@@ -1533,9 +1543,9 @@ export class Connection implements Endpoints {
       if (this.sackOk && seqLt(this.rtxNext, this.rtxEnd) && this.scoreboard.rangeCount > 0) {
         // Resend only what the receiver does not hold (RFC 6675 §5.1 lets the scoreboard
         // outlive a timeout; see onRetransmitTimeout for reneging).
-        if (this.scoreboard.nextHole(this.rtxNext, this.rtxEnd, this.hole)) {
-          this.rtxNext = this.hole.start;
-          rtxLimit = this.hole.end;
+        if (this.scoreboard.nextHole(this.rtxNext, this.rtxEnd, HOLE)) {
+          this.rtxNext = HOLE.start;
+          rtxLimit = HOLE.end;
         } else {
           this.rtxNext = this.rtxEnd;
         }
@@ -1551,8 +1561,8 @@ export class Connection implements Endpoints {
         room = this.inRecovery ? mss : cwnd - inFlight;
       } else if (sackRecovery && cwnd - pipe >= mss && this.nextLostHole()) {
         retransmitting = true;
-        seq = this.hole.start;
-        upTo = seqMin(this.hole.end, dataEnd);
+        seq = HOLE.start;
+        upTo = seqMin(HOLE.end, dataEnd);
         room = mss;
       } else {
         // RFC 3042 (Limited Transmit): on the first two duplicate ACKs, one new segment each
@@ -1799,3 +1809,58 @@ export class Connection implements Endpoints {
 function assertNever(x: never): never {
   throw new Error(`unreachable: ${String(x)}`);
 }
+
+// The compact fields of Connection (packed-fields.ts), in storage order.
+defineFlagFields(Connection.prototype, [
+  'passive',
+  'noDelay',
+  'keepAlive',
+  'orphan',
+  'finReceived',
+  'queued',
+  'scalingAgreed',
+  'tsOk',
+  'sackOk',
+  'finQueued',
+  'finSent',
+  'probePending',
+  'keepalivePending',
+  'synPending',
+  'ackNow',
+  'tlpPending',
+  'rtxForce',
+  'staleEcho',
+  'rttTiming',
+  'synTimedOut',
+  'inRecovery',
+  'rstPending'
+]);
+defineNumberFields(Connection.prototype, [
+  'iss',
+  'sndUna',
+  'sndNxt',
+  'sndWl1',
+  'sndWl2',
+  'irs',
+  'rcvNxt',
+  'rcvAdvRight',
+  'timerKey',
+  'now',
+  'tsRecent',
+  'tsRecentAt',
+  'lastAckSent',
+  'highRxt',
+  'finSeq',
+  'lastRecv',
+  'rtxNext',
+  'rtxEnd',
+  'rtoAt',
+  'reoAt',
+  'ptoAt',
+  'rttSeq',
+  'rttStart',
+  'recover',
+  'keepaliveSent',
+  'rstSeq',
+  'rstAck'
+]);

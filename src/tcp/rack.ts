@@ -18,6 +18,7 @@
  * Times are milliseconds on the caller's clock; sequence numbers are compared only
  * through seq.ts.
  */
+import { defineFlagFields, defineNumberFields, numberStore } from './packed-fields';
 import { seqDiff, seqGt, seqLeq, seqLt } from './seq';
 import { NO_F64, NO_U32, NO_U8, giveFloat64, giveUint32, giveUint8, takeFloat64, takeUint32, takeUint8 } from './array-pool';
 import type { SackScoreboard } from './sack-scoreboard';
@@ -356,25 +357,31 @@ export function probeDeadline(now: number, hasRtt: boolean, srtt: number, oneSeg
   return Math.min(now + Math.max(pto, TLP_MIN_PTO), rtoAt);
 }
 
+/** Initial values of Rack's number fields, in the order defineNumberFields gives them. */
+const RACK_NUMBER_INIT: readonly number[] = [0, 0, 0, Infinity, 0, 0, 0, 0, Infinity];
+
 /** RACK and TLP state of one connection, with its transmission log. */
 export class Rack {
+  // The flags and numbers declared below live here (packed-fields.ts).
+  private flagBits = 0;
+  private readonly numbers: number[] = numberStore(RACK_NUMBER_INIT);
   readonly log: TransmitLog;
   /** RACK.xmit_ts and RACK.end_seq: the most recently sent segment known delivered. */
-  xmitTs = 0;
-  endSeq = 0;
+  declare xmitTs: number;
+  declare endSeq: number;
   /** No segment has been delivered yet (RACK.xmit_ts unset). */
-  hasXmit = false;
+  declare hasXmit: boolean;
   /** RACK.rtt: the RTT of that segment's delivery. */
-  rtt = 0;
+  declare rtt: number;
   /**
    * RACK.min_RTT. RFC 8985 §6.2 step 1 prefers a windowed minimum; this is the simple
    * global minimum (an RTT that grows for good is seen late; it only widens reo_wnd).
    */
-  minRtt = Infinity;
+  declare minRtt: number;
   /** RACK.fack: the highest end sequence delivered. */
-  fack = 0;
+  declare fack: number;
   /** RACK.reordering_seen. */
-  reorderingSeen = false;
+  declare reorderingSeen: boolean;
   /**
    * RACK.reo_wnd_mult. Fixed at 1: without D-SACK (RFC 2883) there is nothing to adapt it
    * by, which is the RFC's DSACK-free behaviour.
@@ -383,15 +390,15 @@ export class Rack {
   /** Segments newly marked lost by the last `detectLoss` or `markLostOnRto`. */
   lostNow = 0;
   /** RFC 8985 §7.1 TLP state: a probe is outstanding (TLP.end_seq set), and what it was. */
-  tlpActive = false;
-  tlpEndSeq = 0;
-  tlpIsRetrans = false;
+  declare tlpActive: boolean;
+  declare tlpEndSeq: number;
+  declare tlpIsRetrans: boolean;
 
   // The best RACK.segment candidate among the segments one ACK delivers (§6.2 step 2).
-  private candSet = false;
-  private candTs = 0;
-  private candEnd = 0;
-  private echoedAt = Infinity;
+  private declare candSet: boolean;
+  private declare candTs: number;
+  private declare candEnd: number;
+  private declare echoedAt: number;
 
   constructor(capacity = 16) {
     this.log = new TransmitLog(capacity);
@@ -565,3 +572,7 @@ export class Rack {
     this.tlpIsRetrans = isRetrans;
   }
 }
+
+// The compact fields of Rack (packed-fields.ts), in storage order.
+defineFlagFields(Rack.prototype, ['hasXmit', 'reorderingSeen', 'tlpActive', 'tlpIsRetrans', 'candSet']);
+defineNumberFields(Rack.prototype, ['xmitTs', 'endSeq', 'rtt', 'minRtt', 'fack', 'tlpEndSeq', 'candTs', 'candEnd', 'echoedAt']);
