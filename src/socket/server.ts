@@ -41,7 +41,8 @@ export class Server extends EventEmitter implements ListenerOwner {
   /** Connections beyond this are closed as they arrive (net.Server#maxConnections). */
   maxConnections: number | undefined = undefined;
   private listener: Listener | null = null;
-  private readonly sockets = new Set<Socket>();
+  /** Accepted sockets not yet closed (a count, as net keeps: nothing per socket). */
+  private liveSockets = 0;
   private closeRequested = false;
 
   constructor(
@@ -126,8 +127,8 @@ export class Server extends EventEmitter implements ListenerOwner {
   }
 
   private readonly socketClosed = ((server: Server) =>
-    function (this: Socket): void {
-      server.sockets.delete(this);
+    function (): void {
+      server.liveSockets--;
       server.emitCloseIfDrained();
     })(this);
 
@@ -147,18 +148,18 @@ export class Server extends EventEmitter implements ListenerOwner {
   };
 
   private emitCloseIfDrained(): void {
-    if (this.listener !== null || this.sockets.size > 0 || !this.closeRequested) return;
+    if (this.listener !== null || this.liveSockets > 0 || !this.closeRequested) return;
     this.closeRequested = false;
     process.nextTick(() => this.emit('close'));
   }
 
   /** Live accepted sockets (net's deprecated `server.connections`). */
   get connections(): number {
-    return this.sockets.size;
+    return this.liveSockets;
   }
 
   getConnections(cb: (err: Error | null, count: number) => void): this {
-    const n = this.sockets.size;
+    const n = this.liveSockets;
     process.nextTick(() => cb(null, n));
     return this;
   }
@@ -175,7 +176,7 @@ export class Server extends EventEmitter implements ListenerOwner {
   onAcceptable(listener: Listener): void {
     const now = this.ctx.stack.clock();
     for (let conn = listener.accept(); conn !== null; conn = listener.accept()) {
-      if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
+      if (this.maxConnections !== undefined && this.liveSockets >= this.maxConnections) {
         // As net: over the limit, the connection is closed at once. It still needs an
         // owner that drains its events, or the layer could never retire it.
         conn.owner = DRAIN;
@@ -196,7 +197,7 @@ export class Server extends EventEmitter implements ListenerOwner {
         ...(o.highWaterMark !== undefined ? { readableHighWaterMark: o.highWaterMark, writableHighWaterMark: o.highWaterMark } : {}),
       });
       sock.server = this;
-      this.sockets.add(sock);
+      this.liveSockets++;
       // One listener shared by all of this server's sockets: an idle connection carries
       // no closure of its own for it.
       sock.on('close', this.socketClosed);
