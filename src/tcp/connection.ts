@@ -108,8 +108,8 @@ export interface ConnectionStats {
   tlpProbes: number;
 }
 
-/** Initial values of Connection's number fields, in the order defineNumberFields gives them. */
-const NUMBER_INIT: readonly number[] = [0, 0, 0, 0, 0, 0, 0, 0, Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0, Infinity, Infinity, Infinity, 0, 0, 0, 0, 0, 0];
+/** Initial values of Connection's number store: the timer deadlines, then the number fields in the order defineNumberFields gives them. */
+const NUMBER_INIT: readonly number[] = [...new Array<number>(TIMER_COUNT).fill(Infinity), 0, 0, 0, 0, 0, 0, 0, 0, Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0, Infinity, Infinity, Infinity, 0, 0, 0, 0, 0, 0];
 
 /**
  * Scratch tables for one segment's processing, shared by every connection (the core is
@@ -177,8 +177,10 @@ export class Connection implements Endpoints {
     rackLost: 0,
     tlpProbes: 0,
   };
-  // A plain array of doubles (unboxed in V8): a quarter of a typed array's footprint.
-  readonly deadlines: number[] = new Array<number>(TIMER_COUNT).fill(Infinity);
+  /** Each timer's deadline, indexed by `Timer`: the first TIMER_COUNT elements of the number store (packed-fields.ts). */
+  get deadlines(): number[] {
+    return this.numbers;
+  }
 
   /** Opened from a listener (RFC 9293 "passive OPEN"): matters for RST in SYN-RECEIVED. */
   declare passive: boolean;
@@ -1744,7 +1746,7 @@ export class Connection implements Endpoints {
   private enterTimeWait(now: number): void {
     this.setState(TcpState.TIME_WAIT);
     // "Start the time-wait timer, turn off the other timers."
-    this.deadlines.fill(Infinity);
+    this.numbers.fill(Infinity, 0, TIMER_COUNT);
     this.rtoAt = this.reoAt = this.ptoAt = Infinity;
     this.deadlines[Timer.TIME_WAIT] = now + 2 * this.config.msl;
     this.events |= ConnEvent.CLOSED;
@@ -1754,7 +1756,7 @@ export class Connection implements Endpoints {
     if (this.isClosed) return;
     const wasTimeWait = this.state === TcpState.TIME_WAIT;
     this.setState(TcpState.CLOSED);
-    this.deadlines.fill(Infinity);
+    this.numbers.fill(Infinity, 0, TIMER_COUNT);
     this.rtoAt = this.reoAt = this.ptoAt = Infinity;
     this.synPending = false;
     this.ackNow = false;
@@ -1863,4 +1865,4 @@ defineNumberFields(Connection.prototype, [
   'keepaliveSent',
   'rstSeq',
   'rstAck'
-]);
+], TIMER_COUNT);

@@ -41,10 +41,13 @@ export function defineFlagFields(proto: object, names: readonly string[]): void 
   });
 }
 
-/** Define a number accessor for each name, stored at index i of the object's `numbers`. */
-export function defineNumberFields(proto: object, names: readonly string[]): void {
+/**
+ * Define a number accessor for each name, stored at index `first` + i of the object's
+ * `numbers` (the indices below `first` are the owner's to use directly).
+ */
+export function defineNumberFields(proto: object, names: readonly string[], first = 0): void {
   names.forEach((name, i) => {
-    const index = i;
+    const index = first + i;
     Object.defineProperty(proto, name, {
       get(this: NumberHost): number {
         return this.numbers[index]!;
