@@ -23,26 +23,18 @@
  */
 import { copyBytes } from '../wire/bytes';
 import { NO_F64, giveFloat64, takeFloat64 } from './array-pool';
-import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
+import { PooledRing } from './buffer-pool';
 
 /** Default size of the out-of-order range table: our choice, ample for SACK (which
  * reports at most 4 blocks, RFC 2018 §3) under reordering on a local path. */
 export const DEFAULT_MAX_OOO_RANGES = 32;
 
-export class RecvBuffer {
-  readonly capacity: number;
+/** The ring's head is the first readable byte; storage comes from the buffer pool as data arrives and goes back when the buffer empties. */
+export class RecvBuffer extends PooledRing {
   readonly maxRanges: number;
   /** Segments dropped because the range table was full. */
   rangeOverflowDrops = 0;
 
-  /**
-   * The ring's storage: `size` bytes, at most `capacity`, taken from the buffer pool as
-   * data arrives and given back when the buffer empties (an idle connection holds none).
-   */
-  private buf: Buffer = EMPTY_BUFFER;
-  private size = 0;
-  /** Ring index of the first readable byte. */
-  private head = 0;
   private _readable = 0;
   /**
    * Stream position (bytes since construction or `clear`) of the first readable byte.
@@ -56,13 +48,10 @@ export class RecvBuffer {
   private lastOoo = -1;
 
   constructor(capacity: number, maxRanges: number = DEFAULT_MAX_OOO_RANGES) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) {
-      throw new RangeError(`receive buffer capacity must be a positive integer (got ${capacity})`);
-    }
+    super(capacity, 'receive buffer');
     if (!Number.isSafeInteger(maxRanges) || maxRanges < 0) {
       throw new RangeError(`maxRanges must be an integer >= 0 (got ${maxRanges})`);
     }
-    this.capacity = capacity;
     this.maxRanges = maxRanges;
   }
 
@@ -260,41 +249,13 @@ export class RecvBuffer {
 
   /** Copy `len` bytes of src from srcOff to stream position `pos` in the ring. */
   private store(pos: number, src: Buffer, srcOff: number, len: number): void {
-    if (pos - this.base + len > this.size) this.grow(pos - this.base + len);
+    // Everything held (readable and out of order) moves with the ring.
+    if (pos - this.base + len > this.size) this.grow(pos - this.base + len, this.size);
     let at = this.head + (pos - this.base);
     if (at >= this.size) at -= this.size;
     const first = Math.min(len, this.size - at);
     // copyBytes, not Buffer#copy: no view object per segment received (wire/bytes.ts).
     copyBytes(src, srcOff, this.buf, at, first);
     if (first < len) copyBytes(src, srcOff + first, this.buf, 0, len - first);
-  }
-
-  /** Bytes of storage held now (not the capacity). */
-  get storage(): number {
-    return this.size;
-  }
-
-  /**
-   * Room for `need` bytes past the first readable one: a larger ring, with everything
-   * held (readable and out of order) moved so the first readable byte is at 0.
-   */
-  private grow(need: number): void {
-    const next = takeBuffer(Math.min(this.capacity, Math.max(need, this.size * 2)));
-    if (this.size > 0) {
-      this.buf.copy(next, 0, this.head, this.size);
-      this.buf.copy(next, this.size - this.head, 0, this.head);
-    }
-    giveBuffer(this.buf);
-    this.buf = next;
-    this.size = Math.min(next.length, this.capacity);
-    this.head = 0;
-  }
-
-  /** Nothing held: give the storage back. */
-  private release(): void {
-    giveBuffer(this.buf);
-    this.buf = EMPTY_BUFFER;
-    this.size = 0;
-    this.head = 0;
   }
 }

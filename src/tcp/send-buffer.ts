@@ -12,22 +12,14 @@
  * capacity, and given back when the buffer empties: an idle connection holds none.
  */
 import { copyBytes } from '../wire/bytes';
-import { EMPTY_BUFFER, giveBuffer, takeBuffer } from './buffer-pool';
+import { PooledRing } from './buffer-pool';
 
-export class SendBuffer {
-  readonly capacity: number;
-  /** The ring's storage: `size` bytes, at most `capacity`; empty while nothing is held. */
-  private buf: Buffer = EMPTY_BUFFER;
-  private size = 0;
-  /** Ring index of the first unacknowledged byte. */
-  private head = 0;
+/** The ring's head is the first unacknowledged byte. */
+export class SendBuffer extends PooledRing {
   private len = 0;
 
   constructor(capacity: number) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) {
-      throw new RangeError(`send buffer capacity must be a positive integer (got ${capacity})`);
-    }
-    this.capacity = capacity;
+    super(capacity, 'send buffer');
   }
 
   /** Bytes held: unacknowledged plus unsent. */
@@ -47,7 +39,7 @@ export class SendBuffer {
   write(src: Buffer, off = 0, len: number = src.length - off): number {
     const n = Math.min(len, this.capacity - this.len, src.length - off);
     if (!(n > 0)) return 0;
-    if (this.len + n > this.size) this.grow(this.len + n);
+    if (this.len + n > this.size) this.grow(this.len + n, this.len);
     let tail = this.head + this.len;
     if (tail >= this.size) tail -= this.size;
     const first = Math.min(n, this.size - tail);
@@ -95,32 +87,5 @@ export class SendBuffer {
   clear(): void {
     this.len = 0;
     this.release();
-  }
-
-  /** Bytes of storage held now (not the capacity). */
-  get storage(): number {
-    return this.size;
-  }
-
-  /** Room for `need` bytes: a larger ring, with the bytes held moved to its start. */
-  private grow(need: number): void {
-    const next = takeBuffer(Math.min(this.capacity, Math.max(need, this.size * 2)));
-    if (this.len > 0) {
-      const first = Math.min(this.len, this.size - this.head);
-      this.buf.copy(next, 0, this.head, this.head + first);
-      if (first < this.len) this.buf.copy(next, first, 0, this.len - first);
-    }
-    giveBuffer(this.buf);
-    this.buf = next;
-    this.size = Math.min(next.length, this.capacity);
-    this.head = 0;
-  }
-
-  /** Empty: give the storage back; the next write starts a fresh ring. */
-  private release(): void {
-    giveBuffer(this.buf);
-    this.buf = EMPTY_BUFFER;
-    this.size = 0;
-    this.head = 0;
   }
 }
