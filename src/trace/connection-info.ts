@@ -2,11 +2,12 @@
  * One connection as plain JSON: the shape shared by GET /connections, the status page
  * and `tuntcp stats` (over the control socket). Field names are part of that contract.
  */
-import type { Connection } from '../tcp/connection';
+import type { Connection, ConnectionStats } from '../tcp/connection';
 import type { TcpState } from '../tcp/state';
 import { ipv4ToString } from '../wire/ipv4';
 
-export interface ConnectionInfo {
+/** The connection's counters (ConnectionStats: segments, bytes, retransmissions, SACK, RACK) and its state. */
+export interface ConnectionInfo extends ConnectionStats {
   /** "10.77.0.2:80" */
   local: string;
   /** "10.77.0.1:45678" */
@@ -30,27 +31,6 @@ export interface ConnectionInfo {
   rttvar: number | null;
   /** Current retransmission timeout, ms, backoff included. */
   rto: number;
-  /** Segments retransmitted, for any reason. */
-  retransmits: number;
-  /** Loss recoveries started by duplicate ACKs or SACK (RFC 5681 §3.2, RFC 6675). */
-  fastRetransmits: number;
-  /** Retransmission timeouts (RFC 6298 §5.4). */
-  timeouts: number;
-  /** Duplicate ACKs received. */
-  dupAcks: number;
-  /** SACK blocks received and sent (RFC 2018). */
-  sackBlocksIn: number;
-  sackBlocksOut: number;
-  /** Bytes received out of order, held for reassembly. */
-  outOfOrderBytes: number;
-  /** Segments RACK marked lost (RFC 8985 §6) and tail loss probes sent (§7). */
-  rackLost: number;
-  tlpProbes: number;
-  /** Payload bytes received and sent (retransmissions not counted twice). */
-  bytesIn: number;
-  bytesOut: number;
-  segmentsIn: number;
-  segmentsOut: number;
   /** The peer's window (SND.WND) and ours (RCV.WND), bytes. */
   sndWnd: number;
   rcvWnd: number;
@@ -84,19 +64,7 @@ export function connectionInfo(conn: Connection): ConnectionInfo {
     srtt: rtt.hasSample ? round3(rtt.srtt) : null,
     rttvar: rtt.hasSample ? round3(rtt.rttvar) : null,
     rto: round3(rtt.currentRto()),
-    retransmits: conn.stats.retransmits,
-    fastRetransmits: conn.stats.fastRetransmits,
-    timeouts: conn.stats.timeouts,
-    dupAcks: conn.stats.dupAcks,
-    sackBlocksIn: conn.stats.sackBlocksIn,
-    sackBlocksOut: conn.stats.sackBlocksOut,
-    outOfOrderBytes: conn.stats.outOfOrderBytes,
-    rackLost: conn.stats.rackLost,
-    tlpProbes: conn.stats.tlpProbes,
-    bytesIn: conn.stats.bytesIn,
-    bytesOut: conn.stats.bytesOut,
-    segmentsIn: conn.stats.segmentsIn,
-    segmentsOut: conn.stats.segmentsOut,
+    ...conn.stats,
     sndWnd: conn.sndWnd,
     rcvWnd: conn.rcvWnd,
     mss: conn.sndMss,
