@@ -4,9 +4,8 @@
  * stderr and a non-zero exit (DESIGN.md, CLI contract).
  */
 import { Command, FLAGS, ParsedFlags, UsageError, helpText, parseFlags } from './cli-options';
-import { startServices } from './apps';
 import { ControlServer, StatsReply, fetchStats, mergeStats, renderStatsReply, statsSnapshot } from './control';
-import { openStack, traceOnStderr } from './run';
+import { openStack, startFlaggedServices, traceOnStderr } from './run';
 import { parseIpv4 } from './wire/ipv4';
 import { WorkerPool } from './workers';
 
@@ -60,7 +59,7 @@ async function up(flags: ParsedFlags): Promise<number> {
   let services;
   let pool: WorkerPool | null = null;
   try {
-    services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) }, running.ladder);
+    services = startFlaggedServices(running, flags);
     await services.ready;
     if (workers > 1) pool = await WorkerPool.start(workers, flags);
   } catch (e) {

@@ -2,6 +2,7 @@
  * From parsed CLI flags to a running stack (create-stack.ts does the work).
  */
 import { ParsedFlags, UsageError } from './cli-options';
+import { Services, startServices } from './apps';
 import { ConfigError, CreateStackOptions, TuntcpStack, createStack } from './create-stack';
 
 let traceToStderr = false;
@@ -45,4 +46,9 @@ export function openStack(flags: ParsedFlags, extra: Partial<CreateStackOptions>
     if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
+}
+
+/** Start the services on the ports the flags name (`tuntcp up`, and each worker's stack). */
+export function startFlaggedServices(stack: TuntcpStack, flags: ParsedFlags): Services {
+  return startServices(stack, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) }, stack.ladder);
 }

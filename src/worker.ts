@@ -4,9 +4,8 @@
  * and close on 'stop'.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { startServices } from './apps';
 import { statsSnapshot } from './control/stats';
-import { openStack } from './run';
+import { openStack, startFlaggedServices } from './run';
 import type { FromWorker, ToWorker, WorkerData } from './workers';
 
 async function main(): Promise<void> {
@@ -17,7 +16,7 @@ async function main(): Promise<void> {
   let services;
   try {
     running = openStack(flags, { multiQueue: true, attach: true });
-    services = startServices(running, { http: Number(flags.http), echo: Number(flags.echo), discard: Number(flags.discard), chargen: Number(flags.chargen) }, running.ladder);
+    services = startFlaggedServices(running, flags);
     await services.ready;
   } catch (e) {
     running?.close();

@@ -40,9 +40,11 @@ const WORKER_SCRIPT = path.join(__dirname, 'worker.js');
 const STOP_TIMEOUT_MS = 5000;
 
 class WorkerHandle {
+  private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, (r: StatsReply) => void>();
-  private stopped: Promise<void>;
+  private readonly stopped: Promise<void>;
+  private stopping = false;
   readonly ready: Promise<string>;
 
   constructor(readonly index: number, flags: ParsedFlags) {
@@ -85,8 +87,6 @@ class WorkerHandle {
     });
   }
 
-  private readonly worker: Worker;
-
   stats(): Promise<StatsReply> {
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -94,8 +94,6 @@ class WorkerHandle {
       this.worker.postMessage({ type: 'stats', id } satisfies ToWorker);
     });
   }
-
-  private stopping = false;
 
   async stop(): Promise<void> {
     this.stopping = true;

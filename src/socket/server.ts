@@ -126,11 +126,11 @@ export class Server extends EventEmitter implements ListenerOwner {
     return this;
   }
 
-  private readonly socketClosed = ((server: Server) =>
-    function (): void {
-      server.liveSockets--;
-      server.emitCloseIfDrained();
-    })(this);
+  /** One accepted socket closed: the listener every accepted socket shares. */
+  private readonly socketClosed = (): void => {
+    this.liveSockets--;
+    this.emitCloseIfDrained();
+  };
 
   /** Emit 'connection' for a socket that took over an accepted connection (Socket._accept). */
   private readonly announce = (sock: Socket): void => {

@@ -108,16 +108,13 @@ export interface ConnectionStats {
   tlpProbes: number;
 }
 
-/** Initial values of Connection's number store: the timer deadlines, then the number fields in the order defineNumberFields gives them. */
-const NUMBER_INIT: readonly number[] = [...new Array<number>(TIMER_COUNT).fill(Infinity), 0, 0, 0, 0, 0, 0, 0, 0, Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0, Infinity, Infinity, Infinity, 0, 0, 0, 0, 0, 0];
-
 /**
- * Scratch tables for one segment's processing, shared by every connection (the core is
- * single-threaded and a segment is handled start to finish before the next): per-ACK SACK
+ * Scratch for one segment's processing, shared by every connection (the core is
+ * single-threaded and a segment is handled start to finish before the next): the hole
+ * NextSeg (RFC 6675 §4) or RACK found for the segment being built, per-ACK SACK
  * bookkeeping, and the out-of-order ranges an outgoing SACK option is built from. Kept
  * out of the connection so that an idle one carries none of them.
  */
-/** A hole found by NextSeg (RFC 6675 §4) or RACK, for the segment being built. */
 const HOLE = { start: 0, end: 0 };
 const SACK_ADDED = new Float64Array(TCP_MAX_SACK_BLOCKS);
 const SACK_ORDER = new Uint8Array(TCP_MAX_SACK_BLOCKS);
@@ -127,7 +124,7 @@ export class Connection implements Endpoints {
   // The flags and the sequence-number and time fields declared below live here
   // (packed-fields.ts); the accessors are defined after the class.
   private flagBits = 0;
-  private readonly numbers: number[] = numberStore(NUMBER_INIT);
+  private readonly numbers: number[] = numberStore(CONNECTION_NUMBERS);
 
   state: TcpState = TcpState.CLOSED;
 
@@ -1837,32 +1834,40 @@ defineFlagFields(Connection.prototype, [
   'inRecovery',
   'rstPending'
 ]);
-defineNumberFields(Connection.prototype, [
-  'iss',
-  'sndUna',
-  'sndNxt',
-  'sndWl1',
-  'sndWl2',
-  'irs',
-  'rcvNxt',
-  'rcvAdvRight',
-  'timerKey',
-  'now',
-  'tsRecent',
-  'tsRecentAt',
-  'lastAckSent',
-  'highRxt',
-  'finSeq',
-  'lastRecv',
-  'rtxNext',
-  'rtxEnd',
-  'rtoAt',
-  'reoAt',
-  'ptoAt',
-  'rttSeq',
-  'rttStart',
-  'recover',
-  'keepaliveSent',
-  'rstSeq',
-  'rstAck'
-], TIMER_COUNT);
+/** The number store's initial values: each timer's deadline (indexed by Timer), then the number fields. */
+const CONNECTION_NUMBERS: readonly number[] = [
+  ...new Array<number>(TIMER_COUNT).fill(Infinity),
+  ...defineNumberFields(
+    Connection.prototype,
+    {
+      iss: 0,
+      sndUna: 0,
+      sndNxt: 0,
+      sndWl1: 0,
+      sndWl2: 0,
+      irs: 0,
+      rcvNxt: 0,
+      rcvAdvRight: 0,
+      timerKey: Infinity,
+      now: 0,
+      tsRecent: 0,
+      tsRecentAt: 0,
+      lastAckSent: 0,
+      highRxt: 0,
+      finSeq: 0,
+      lastRecv: 0,
+      rtxNext: 0,
+      rtxEnd: 0,
+      rtoAt: Infinity,
+      reoAt: Infinity,
+      ptoAt: Infinity,
+      rttSeq: 0,
+      rttStart: 0,
+      recover: 0,
+      keepaliveSent: 0,
+      rstSeq: 0,
+      rstAck: 0,
+    },
+    TIMER_COUNT,
+  ),
+];

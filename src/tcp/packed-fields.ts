@@ -42,10 +42,12 @@ export function defineFlagFields(proto: object, names: readonly string[]): void 
 }
 
 /**
- * Define a number accessor for each name, stored at index `first` + i of the object's
- * `numbers` (the indices below `first` are the owner's to use directly).
+ * Define a number accessor for each key of `fields`, in order, stored at index `first` + i
+ * of the object's `numbers` (the indices below `first` are the owner's to use directly).
+ * Returns the fields' initial values, in that order, for the owner's `numberStore`.
  */
-export function defineNumberFields(proto: object, names: readonly string[], first = 0): void {
+export function defineNumberFields(proto: object, fields: Readonly<Record<string, number>>, first = 0): number[] {
+  const names = Object.keys(fields);
   names.forEach((name, i) => {
     const index = first + i;
     Object.defineProperty(proto, name, {
@@ -58,6 +60,7 @@ export function defineNumberFields(proto: object, names: readonly string[], firs
       configurable: true,
     });
   });
+  return names.map((name) => fields[name]!);
 }
 
 /**

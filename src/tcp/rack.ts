@@ -357,14 +357,11 @@ export function probeDeadline(now: number, hasRtt: boolean, srtt: number, oneSeg
   return Math.min(now + Math.max(pto, TLP_MIN_PTO), rtoAt);
 }
 
-/** Initial values of Rack's number fields, in the order defineNumberFields gives them. */
-const RACK_NUMBER_INIT: readonly number[] = [0, 0, 0, Infinity, 0, 0, 0, 0, Infinity];
-
 /** RACK and TLP state of one connection, with its transmission log. */
 export class Rack {
   // The flags and numbers declared below live here (packed-fields.ts).
   private flagBits = 0;
-  private readonly numbers: number[] = numberStore(RACK_NUMBER_INIT);
+  private readonly numbers: number[] = numberStore(RACK_NUMBERS);
   readonly log: TransmitLog;
   /** RACK.xmit_ts and RACK.end_seq: the most recently sent segment known delivered. */
   declare xmitTs: number;
@@ -575,4 +572,15 @@ export class Rack {
 
 // The compact fields of Rack (packed-fields.ts), in storage order.
 defineFlagFields(Rack.prototype, ['hasXmit', 'reorderingSeen', 'tlpActive', 'tlpIsRetrans', 'candSet']);
-defineNumberFields(Rack.prototype, ['xmitTs', 'endSeq', 'rtt', 'minRtt', 'fack', 'tlpEndSeq', 'candTs', 'candEnd', 'echoedAt']);
+/** The number store's initial values. */
+const RACK_NUMBERS: readonly number[] = defineNumberFields(Rack.prototype, {
+  xmitTs: 0,
+  endSeq: 0,
+  rtt: 0,
+  minRtt: Infinity,
+  fack: 0,
+  tlpEndSeq: 0,
+  candTs: 0,
+  candEnd: 0,
+  echoedAt: Infinity,
+});

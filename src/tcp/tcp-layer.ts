@@ -2,13 +2,14 @@
  * The TCP layer: validates inbound segments, demultiplexes them to connections
  * (4-tuple → connection in O(1)), listeners and TIME-WAIT records, answers segments for
  * no socket with RST, turns what connections want to send into packets, and runs their
- * timers from one hierarchical timer wheel. It is the driver of the sans-I/O connections: it owns the only
- * `now` they see, and delivers their events to owners after each state update.
+ * timers from one hierarchical timer wheel. It is the driver of the sans-I/O connections:
+ * it owns the only `now` they see, and delivers their events to owners after each state
+ * update.
  */
 import { Counters, DropReason } from '../counters';
 import { IpLayer } from '../ip/ip-layer';
 import { Transport } from '../stack';
-import { IpProtocol } from '../wire/ipv4';
+import { IPV4_MAX_HEADER_LEN, IpProtocol } from '../wire/ipv4';
 import { TCP_MAX_HEADER_LEN, TCP_MIN_HEADER_LEN, TcpFlag, TcpView, finishTcpChecksum, writeTcpHeader, writeTcpPartialChecksum } from '../wire/tcp';
 import { RxFlag } from '../link/link';
 import { parseTcpOptions, tcpOptionsLength, writeTcpOptions } from '../wire/tcp-options';
@@ -84,7 +85,7 @@ export class TcpLayer implements Transport {
     this.cc = opts.congestionControl ?? newReno;
     this.random = opts.random ?? Math.random;
     // TSO (Link.tcpOffload): up to the largest datagram less the largest IP and TCP headers.
-    if (ip.output.tcpOffload && opts.config?.tsoMax === undefined) this.config.tsoMax = ip.output.maxPacket - 60 - TCP_MAX_HEADER_LEN;
+    if (ip.output.tcpOffload && opts.config?.tsoMax === undefined) this.config.tsoMax = ip.output.maxPacket - IPV4_MAX_HEADER_LEN - TCP_MAX_HEADER_LEN;
     this.offload = ip.output.tcpOffload;
     ip.register(IpProtocol.TCP, (src, dst, buf, off, len, now, rxFlags) => this.input(src, dst, buf, off, len, now, rxFlags));
   }
@@ -454,20 +455,29 @@ export class TcpLayer implements Transport {
     writeTcpHeader(buf, at, c.localPort, c.remotePort, out.seq, out.ack, hlen, out.flags, out.window, 0);
     if (optLen > 0) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, opts, syn);
     if (out.dataLen > 0) c.sendBuf.copyOut(out.dataFrom, buf, at + hlen, out.dataLen);
-    // RFC 1191-style DF on every segment: TCP segments fit the MSS and are never fragmented.
-    if (this.offload) {
-      // The link finishes the checksum and cuts a TSO packet into segments of the payload
-      // an MSS leaves beside these options (RFC 6691 §2), as fillData() sized it.
-      writeTcpPartialChecksum(buf, at, total, this.ip.address, c.remoteAddr);
-      ipOut.end(IpProtocol.TCP, c.remoteAddr, total, true, Math.max(1, c.sndMss - optLen));
-    } else {
-      finishTcpChecksum(buf, at, total, this.ip.address, c.remoteAddr);
-      ipOut.end(IpProtocol.TCP, c.remoteAddr, total, true);
-    }
+    // A TSO packet is cut into segments of the payload an MSS leaves beside these options
+    // (RFC 6691 §2), as fillData() sized it.
+    this.send(at, total, c.remoteAddr, Math.max(1, c.sndMss - optLen));
     this.counters.tcpOut++;
     if (out.flags & TcpFlag.RST) this.counters.tcpRstOut++;
     if (out.retransmit) this.counters.tcpRetransmits++;
     if (this.tracerHook !== null) this.tracerHook.segmentOut(c, c.remoteAddr, c.remotePort, c.localPort, out, this.lastNow);
+  }
+
+  /**
+   * Checksum the `len`-byte segment at `at` in the IP output buffer, or leave that to an
+   * offloading link (which also cuts it into `segSize`-byte segments if it is larger), and
+   * hand it to IP. RFC 1191-style DF on every segment: TCP never needs fragmenting.
+   */
+  private send(at: number, len: number, dst: number, segSize: number): void {
+    const ipOut = this.ip.output;
+    if (this.offload) {
+      writeTcpPartialChecksum(ipOut.buf, at, len, this.ip.address, dst);
+      ipOut.end(IpProtocol.TCP, dst, len, true, segSize);
+    } else {
+      finishTcpChecksum(ipOut.buf, at, len, this.ip.address, dst);
+      ipOut.end(IpProtocol.TCP, dst, len, true);
+    }
   }
 
   /**
@@ -493,13 +503,7 @@ export class TcpLayer implements Transport {
     const buf = ipOut.buf;
     writeTcpHeader(buf, at, srcPort, dstPort, out.seq, out.ack, hlen, flags, window, 0);
     if (hlen > TCP_MIN_HEADER_LEN) writeTcpOptions(buf, at + TCP_MIN_HEADER_LEN, out.options, false);
-    if (this.offload) {
-      writeTcpPartialChecksum(buf, at, hlen, this.ip.address, dst);
-      ipOut.end(IpProtocol.TCP, dst, hlen, true, this.config.mss);
-    } else {
-      finishTcpChecksum(buf, at, hlen, this.ip.address, dst);
-      ipOut.end(IpProtocol.TCP, dst, hlen, true);
-    }
+    this.send(at, hlen, dst, this.config.mss);
     this.counters.tcpOut++;
     if (flags & TcpFlag.RST) this.counters.tcpRstOut++;
     if (this.tracerHook !== null) this.tracerHook.segmentOut(null, dst, dstPort, srcPort, out, this.lastNow);

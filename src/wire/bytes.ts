@@ -54,3 +54,23 @@ export function copyBytes(src: Buffer, srcOff: number, dst: Buffer, dstOff: numb
   if (nativeCopy !== null && (srcOff >>> 0) === srcOff && (dstOff >>> 0) === dstOff && (len >>> 0) === len) return nativeCopy(src, srcOff, dst, dstOff, len);
   return src.copy(dst, dstOff, srcOff, srcOff + len);
 }
+
+const EMPTY_VIEW = Buffer.alloc(0);
+
+/**
+ * What every packet view (Ipv4View, IcmpView, TcpView) is: a reusable window on
+ * `buf[off..off+len)`, pointed at the next packet with `wrap()` instead of being made
+ * anew, so reading headers allocates nothing.
+ */
+export class WireView {
+  buf: Buffer = EMPTY_VIEW;
+  off = 0;
+  len = 0;
+
+  wrap(buf: Buffer, off: number, len: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    return this;
+  }
+}

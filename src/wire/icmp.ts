@@ -2,7 +2,7 @@
  * ICMP message view and builder (RFC 792). Offsets come from `icmpLayout` and, for echo
  * messages, `icmpEchoRestLayout` (layout.ts).
  */
-import { readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
+import { WireView, readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
 import { internetChecksum, onesComplementSum } from './checksum';
 import { icmpEchoRestLayout, icmpLayout, offsetsOf } from './layout';
 
@@ -34,23 +34,11 @@ export const IcmpUnreachableCode = {
 } as const;
 export type IcmpUnreachableCode = (typeof IcmpUnreachableCode)[keyof typeof IcmpUnreachableCode];
 
-const EMPTY = Buffer.alloc(0);
 const ECHO_ID = ICMP.restOfHeader + ICMP_ECHO.identifier;
 const ECHO_SEQ = ICMP.restOfHeader + ICMP_ECHO.sequence;
 
 /** A reusable view of an ICMP message at `buf[off..off+len)`; no getter throws. */
-export class IcmpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  len = 0;
-
-  wrap(buf: Buffer, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class IcmpView extends WireView {
   get type(): number {
     return readU8(this.buf, this.off + ICMP.type);
   }

@@ -4,7 +4,7 @@
  * Offsets come from `ipv4Layout` (layout.ts). The view does not validate: the IP layer
  * checks version, IHL, total length and checksum in that order before trusting the rest.
  */
-import { readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
+import { WireView, readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
 import { internetChecksum, onesComplementSum } from './checksum';
 import { bitsOf, ipv4Layout, offsetsOf } from './layout';
 
@@ -30,7 +30,6 @@ export const IPV4_FRAG_OFFSET_MASK = IPV4_FF.fragmentOffset.wordMask;
 export const IpProtocol = { ICMP: 1, TCP: 6, UDP: 17 } as const;
 export type IpProtocol = (typeof IpProtocol)[keyof typeof IpProtocol];
 
-const EMPTY = Buffer.alloc(0);
 const VERSION = IPV4_VIHL.version;
 const IHL = IPV4_VIHL.ihl;
 const FRAG = IPV4_FF.fragmentOffset;
@@ -39,18 +38,7 @@ const FRAG = IPV4_FF.fragmentOffset;
  * A reusable view of an IPv4 header at `buf[off..off+len)`. Getters read the bytes each
  * time; a field past the end of `buf` reads as 0, so no getter throws.
  */
-export class Ipv4View {
-  buf: Buffer = EMPTY;
-  off = 0;
-  len = 0;
-
-  wrap(buf: Buffer, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class Ipv4View extends WireView {
   get version(): number {
     return (readU8(this.buf, this.off + VERSION.offset) >>> VERSION.shift) & VERSION.mask;
   }

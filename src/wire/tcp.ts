@@ -2,7 +2,7 @@
  * TCP header view and builder (RFC 9293 §3.1). Offsets come from `tcpLayout`
  * (layout.ts); options are parsed and written by tcp-options.ts.
  */
-import { readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
+import { WireView, readU16BE, readU32BE, readU8, writeU16BE, writeU32BE, writeU8 } from './bytes';
 import { internetChecksum, onesComplementSum, pseudoHeaderSum } from './checksum';
 import { IpProtocol } from './ipv4';
 import { bitsOf, offsetsOf, tcpLayout } from './layout';
@@ -32,7 +32,6 @@ export const TcpFlag = {
 } as const;
 export type TcpFlag = (typeof TcpFlag)[keyof typeof TcpFlag];
 
-const EMPTY = Buffer.alloc(0);
 const DOFF = TCP_DATA_OFFSET;
 
 /**
@@ -40,18 +39,7 @@ const DOFF = TCP_DATA_OFFSET;
  * length (header and data) as the IP layer computed it. No getter throws; the TCP input
  * checks `headerLength` against 20 and `len` before using the options or payload.
  */
-export class TcpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  len = 0;
-
-  wrap(buf: Buffer, off: number, len: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.len = len;
-    return this;
-  }
-
+export class TcpView extends WireView {
   get srcPort(): number {
     return readU16BE(this.buf, this.off + TCP.srcPort);
   }

@@ -46,21 +46,7 @@ for (const [percent, mb, n] of [
   [5, 20, 1],
   [20, 2, 2],
 ] as const) {
-  test(`kernel-made loss of ${percent}% both ways: ${mb} MB down and up arrive intact`, async (t) => {
-    const dev = `tt-kloss${n}`;
-    const subnet = `10.79.${n}`;
-    const cli = await startCli(['up', '--dev', dev, '--host-addr', `${subnet}.1/24`, '--addr', `${subnet}.2`]);
-    const loss = await addKernelLoss(dev, `${subnet}.0/24`, `${subnet}.2`, percent, 100 + n);
-    try {
-      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 300 : 120);
-      const dropped = await loss.counts();
-      t.log(`dropped ${dropped.fromStack} packets from the stack, ${dropped.toStack} to it`);
-      t.true(dropped.fromStack > 0 && dropped.toStack > 0, 'loss happened in both directions');
-    } finally {
-      await loss.remove();
-      await cli.stop();
-    }
-  });
+  kernelLossTest(`kernel-made loss of ${percent}% both ways: ${mb} MB down and up arrive intact`, percent, mb, n, []);
 
   test(`--impair loss=${percent}%: ${mb} MB down and up arrive intact`, async (t) => {
     const subnet = `10.82.${n}`;
@@ -74,20 +60,25 @@ for (const [percent, mb, n] of [
   });
 }
 
-test('kernel-made loss of 5% both ways with --offload on: 20 MB down and up arrive intact', async (t) => {
-  // Whole TSO and GRO packets are lost at once here (up to 44 segments each), so recovery
-  // repairs bursts, one segment at a time.
-  const dev = 'tt-kloss3';
-  const subnet = '10.79.3';
-  const cli = await startCli(['up', '--dev', dev, '--host-addr', `${subnet}.1/24`, '--addr', `${subnet}.2`, '--offload', 'on']);
-  const loss = await addKernelLoss(dev, `${subnet}.0/24`, `${subnet}.2`, 5, 103);
-  try {
-    await transfer(t, `${subnet}.2`, 20_000_000, 120);
-    const dropped = await loss.counts();
-    t.log(`dropped ${dropped.fromStack} packets from the stack, ${dropped.toStack} to it`);
-    t.true(dropped.fromStack > 0 && dropped.toStack > 0, 'loss happened in both directions');
-  } finally {
-    await loss.remove();
-    await cli.stop();
-  }
-});
+// Whole TSO and GRO packets are lost at once here (up to 44 segments each), so recovery
+// repairs bursts, one segment at a time.
+kernelLossTest('kernel-made loss of 5% both ways with --offload on: 20 MB down and up arrive intact', 5, 20, 3, ['--offload', 'on']);
+
+/** `mb` MB each way through `tuntcp up` on its own device, subnet and mark `n`, with `percent`% loss made by the kernel. */
+function kernelLossTest(title: string, percent: number, mb: number, n: number, extraArgs: string[]): void {
+  test(title, async (t) => {
+    const dev = `tt-kloss${n}`;
+    const subnet = `10.79.${n}`;
+    const cli = await startCli(['up', '--dev', dev, '--host-addr', `${subnet}.1/24`, '--addr', `${subnet}.2`, ...extraArgs]);
+    const loss = await addKernelLoss(dev, `${subnet}.0/24`, `${subnet}.2`, percent, 100 + n);
+    try {
+      await transfer(t, `${subnet}.2`, mb * 1_000_000, percent >= 20 ? 300 : 120);
+      const dropped = await loss.counts();
+      t.log(`dropped ${dropped.fromStack} packets from the stack, ${dropped.toStack} to it`);
+      t.true(dropped.fromStack > 0 && dropped.toStack > 0, 'loss happened in both directions');
+    } finally {
+      await loss.remove();
+      await cli.stop();
+    }
+  });
+}

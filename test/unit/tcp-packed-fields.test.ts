@@ -5,7 +5,7 @@ import { Connection } from '../../src/tcp/connection';
 
 class Host {
   flagBits = 0;
-  numbers = numberStore([0, Infinity, 5]);
+  numbers = numberStore(HOST_NUMBERS);
   declare a: boolean;
   declare b: boolean;
   declare c: boolean;
@@ -14,7 +14,7 @@ class Host {
   declare z: number;
 }
 defineFlagFields(Host.prototype, ['a', 'b', 'c']);
-defineNumberFields(Host.prototype, ['x', 'y', 'z']);
+const HOST_NUMBERS = defineNumberFields(Host.prototype, { x: 0, y: Infinity, z: 5 });
 
 test('each flag is its own bit; each number its own slot, with its initial value; instances are independent', (t) => {
   const h = new Host();
